@@ -15,7 +15,9 @@ export type Atom = string | number | boolean;
 export class NamedUuid {
   constructor(readonly name: string) {
     if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(name)) {
-      throw new DatumError(`invalid uuid-name "${name}": use letters, digits and _, not starting with a digit`);
+      throw new DatumError(
+        `invalid uuid-name "${name}": use letters, digits and _, not starting with a digit`,
+      );
     }
   }
   toJSON(): ["named-uuid", string] {
@@ -24,12 +26,7 @@ export class NamedUuid {
 }
 
 export type WritableAtom = Atom | NamedUuid;
-export type Value =
-  | Atom
-  | null
-  | Atom[]
-  | Record<string, Atom>
-  | Map<Atom, Atom>;
+export type Value = Atom | null | Atom[] | Record<string, Atom> | Map<Atom, Atom>;
 export type WritableValue =
   | WritableAtom
   | null
@@ -95,7 +92,13 @@ export function encodeDatum(v: unknown, t: ColumnType, where = "value"): unknown
     } else if (v === null || v === undefined) entries = [];
     else throw new DatumError(`${where}: expected a map (object or Map), got ${show(v)}`);
     checkSize(entries.length, t, where);
-    return ["map", entries.map(([k, x]) => [encodeAtom(k, t.key, `${where} key`), encodeAtom(x, vt, `${where}[${String(k)}]`)])];
+    return [
+      "map",
+      entries.map(([k, x]) => [
+        encodeAtom(k, t.key, `${where} key`),
+        encodeAtom(x, vt, `${where}[${String(k)}]`),
+      ]),
+    ];
   }
   let elems: unknown[];
   if (v === null || v === undefined) elems = [];
@@ -123,7 +126,8 @@ function checkSize(n: number, t: ColumnType, where: string): void {
 export function encodeOperand(v: unknown, t: ColumnType, where = "operand"): unknown {
   const loose: ColumnType = { ...t, min: 0, max: Number.POSITIVE_INFINITY };
   if (t.value) return encodeDatum(v, loose, where);
-  if (v === null || v === undefined || Array.isArray(v) || v instanceof Set) return encodeDatum(v, loose, where);
+  if (v === null || v === undefined || Array.isArray(v) || v instanceof Set)
+    return encodeDatum(v, loose, where);
   return encodeAtom(v, t.key, where);
 }
 
@@ -168,7 +172,13 @@ export function decodeDatum(json: unknown, t: ColumnType, where = "value"): Valu
     });
     if (t.key.type === "string" || t.key.type === "uuid") {
       const o: Record<string, Atom> = {};
-      for (const [k, x] of pairs) Object.defineProperty(o, k as string, { value: x, enumerable: true, writable: true, configurable: true });
+      for (const [k, x] of pairs)
+        Object.defineProperty(o, k as string, {
+          value: x,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
       return o;
     }
     return new Map(pairs);

@@ -110,7 +110,8 @@ export function parseSchema(json: unknown): DatabaseSchema {
   if (typeof json !== "object" || json === null) throw new SchemaError("schema must be a JSON object");
   const o = json as Record<string, unknown>;
   if (typeof o.name !== "string") throw new SchemaError('schema has no "name"');
-  if (typeof o.tables !== "object" || o.tables === null) throw new SchemaError(`schema ${o.name} has no tables`);
+  if (typeof o.tables !== "object" || o.tables === null)
+    throw new SchemaError(`schema ${o.name} has no tables`);
   const tables: Record<string, TableSchema> = {};
   for (const [tname, tjson] of Object.entries(o.tables as Record<string, unknown>)) {
     const t = tjson as Record<string, unknown>;
