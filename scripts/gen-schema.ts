@@ -89,7 +89,7 @@ export function generate(schema: DatabaseSchema, source: string, tablesName: str
     if (!table) continue;
     lines.push("");
     lines.push(`/** ${tname}${table.isRoot ? " (root table)" : ""} */`);
-    lines.push(`export interface ${typeName(tname)} {`);
+    lines.push(`export type ${typeName(tname)} = {`);
     lines.push("  _uuid: string;");
     lines.push("  _version?: string;");
     for (const cname of Object.keys(table.columns).sort()) {
@@ -101,12 +101,12 @@ export function generate(schema: DatabaseSchema, source: string, tablesName: str
       const prop = /^[A-Za-z_][A-Za-z0-9_]*$/.test(cname) ? cname : JSON.stringify(cname);
       lines.push(`  ${prop}: ${columnTsType(c.type)};`);
     }
-    lines.push("}");
+    lines.push("};");
   }
   lines.push("");
-  lines.push(`export interface ${tablesName} {`);
+  lines.push(`export type ${tablesName} = {`);
   for (const tname of names) lines.push(`  ${tname}: ${typeName(tname)};`);
-  lines.push("}");
+  lines.push("};");
   lines.push("");
   return lines.join("\n");
 }

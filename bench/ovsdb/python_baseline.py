@@ -184,12 +184,14 @@ def fetch_schema_helper(remote):
     return helper
 
 
-def wait_once(idl, txns=()):
+def wait_once(idl, txns=(), timeout_ms=None):
     """Blocks until the Idl (or one of 'txns') has something to do."""
     poller = ovs.poller.Poller()
     idl.wait(poller)
     for txn in txns:
         txn.wait(poller)
+    if timeout_ms is not None:
+        poller.timer_wait(timeout_ms)
     poller.block()
 
 
@@ -197,12 +199,13 @@ def connect_idl(remote, timeout_s=30.0):
     """Opens an Idl and waits for the initial copy of the database."""
     idl = ovs.db.idl.Idl(remote, fetch_schema_helper(remote))
     deadline = time.monotonic() + timeout_s
-    while not idl.has_ever_connected():
+    while True:
         idl.run()
+        if idl.has_ever_connected():
+            return idl
         if time.monotonic() > deadline:
             fail("timed out connecting the IDL to %s" % remote)
-        wait_once(idl)
-    return idl
+        wait_once(idl, timeout_ms=1000)
 
 
 def find_switch(idl, name):
@@ -309,7 +312,7 @@ def run_pipelined(idl, switch_uuid, names, addresses, inflight):
 def verify_replica(idl, switch_uuid, names):
     """Sanity check on the IDL's own replica: every port exists, carries the
     expected columns and is referenced by the switch."""
-    wanted = set(names)
+    wanted = {name: port_address(i) for i, name in enumerate(names)}
     by_name = {}
     for row in idl.tables["Logical_Switch_Port"].rows.values():
         if row.name in wanted:
@@ -319,6 +322,10 @@ def verify_replica(idl, switch_uuid, names):
             "replica has %d of the %d ports just created"
             % (len(by_name), len(wanted))
         )
+    for name, row in by_name.items():
+        if (row.addresses != [wanted[name]]
+                or row.external_ids != {"bench": "1"}):
+            fail("port %r has unexpected columns in the replica" % name)
     switch = idl.tables["Logical_Switch"].rows[switch_uuid]
     port_uuids = {p.uuid for p in switch.ports}
     missing = [n for n, r in by_name.items() if r.uuid not in port_uuids]
@@ -327,8 +334,9 @@ def verify_replica(idl, switch_uuid, names):
 
 
 def run_idl(args):
-    # The library logs through vlog; keep it quiet on the console except for
-    # real problems so that stdout stays one JSON object.
+    # The library logs through vlog (reconnects, parse errors...).  Keep the
+    # console quiet so stdout stays one JSON object; this script reports
+    # every failure itself on stderr.
     ovs.vlog.Vlog.init()
     ovs.vlog.Vlog.set_levels_from_string("console:emer")
 
@@ -385,8 +393,10 @@ def nbctl_versions():
 
 def run_nbctl(args):
     samples = args.nbctl_sample
-    if nbctl(args, "--may-exist", "ls-add", args.switch).returncode != 0:
-        fail("ovn-nbctl ls-add %s failed" % args.switch)
+    res = nbctl(args, "--may-exist", "ls-add", args.switch)
+    if res.returncode != 0:
+        fail("ovn-nbctl ls-add %s failed: %s"
+             % (args.switch, res.stderr.strip()))
     lib_version, ovn_version = nbctl_versions()
     lat = []
     clock = time.perf_counter

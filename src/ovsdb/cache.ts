@@ -25,13 +25,23 @@ export interface CacheEvents<T extends TableMap> {
 export class MonitorCache<T extends TableMap> extends EventEmitter<CacheEvents<T>> implements MonitorHandler {
   private readonly tables = new Map<string, Map<string, Row>>();
 
+  /** Per table, the value of every monitored column in a row that omits it (its default). */
+  private readonly defaults = new Map<string, Row>();
+
+  /** `tables` maps each monitored table to its monitored columns (undefined: all of them). */
   constructor(
     private readonly schema: DatabaseSchema,
-    tableNames: ReadonlyArray<keyof T & string>,
+    tables: { [K in keyof T & string]?: readonly string[] | undefined },
   ) {
     super();
     this.setMaxListeners(0);
-    for (const t of tableNames) this.tables.set(t, new Map());
+    for (const [t, cols] of Object.entries(tables) as Array<[string, readonly string[] | undefined]>) {
+      this.tables.set(t, new Map());
+      const names = cols ?? Object.keys(schema.tables[t]?.columns ?? {});
+      const d: Row = {};
+      for (const c of names) d[c] = defaultValue(columnSchema(schema, t, c).type);
+      this.defaults.set(t, d);
+    }
   }
 
   /** The rows of one monitored table, by uuid. */
@@ -67,18 +77,22 @@ export class MonitorCache<T extends TableMap> extends EventEmitter<CacheEvents<T
         switch (u.kind) {
           case "initial":
           case "insert":
+            // update2 leaves out the columns that hold their default value.
+            next = { ...this.defaults.get(table), ...decodeRow(this.schema, table, u.row), _uuid: uuid };
+            break;
           case "replace":
-            next = {
-              ...(u.kind === "replace" ? old : undefined),
-              ...decodeRow(this.schema, table, u.row),
-              _uuid: uuid,
-            };
+            next = { ...old, ...decodeRow(this.schema, table, u.row), _uuid: uuid };
             break;
           case "modify": {
             next = { ...old, _uuid: uuid };
             for (const [col, diff] of Object.entries(u.diff)) {
               const type = columnSchema(this.schema, table, col).type;
-              next[col] = applyDiff((old?.[col] ?? emptyOf(type)) as Value, diff, type, `${table}.${col}`);
+              next[col] = applyDiff(
+                (old?.[col] ?? defaultValue(type)) as Value,
+                diff,
+                type,
+                `${table}.${col}`,
+              );
             }
             break;
           }
@@ -95,11 +109,20 @@ export class MonitorCache<T extends TableMap> extends EventEmitter<CacheEvents<T
   }
 }
 
-function emptyOf(type: { value?: unknown; min: number; max: number }): Value {
-  if (type.value)
-    return (type as ColumnType).key.type === "string" || (type as ColumnType).key.type === "uuid"
-      ? {}
-      : new Map();
+/** The OVSDB default of a column (RFC 7047 5.1): empty set or map, or the atom type's zero. */
+function defaultValue(type: ColumnType): Value {
+  if (type.value) return type.key.type === "string" || type.key.type === "uuid" ? {} : new Map();
+  if (type.min === 0) return type.max > 1 ? [] : null;
   if (type.max > 1) return [];
-  return null;
+  switch (type.key.type) {
+    case "integer":
+    case "real":
+      return 0;
+    case "boolean":
+      return false;
+    case "string":
+      return "";
+    case "uuid":
+      return "00000000-0000-0000-0000-000000000000";
+  }
 }

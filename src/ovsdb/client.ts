@@ -26,6 +26,8 @@ export interface ClientOptions {
   backoff?: { initialMs?: number; maxMs?: number };
   /** How long a request made while disconnected waits for a session (default 10000; 0 fails at once). */
   waitForConnectionMs?: number;
+  /** How long connect() waits for the first session (default 10000). */
+  initialWaitMs?: number;
   tls?: TlsFiles;
   /** Receives one line per connection event. */
   log?: (line: string) => void;
@@ -103,6 +105,7 @@ export class OvsdbClient extends EventEmitter<ClientEvents> {
       connectTimeoutMs: 2000,
       backoff: {},
       waitForConnectionMs: 10000,
+      initialWaitMs: 10000,
       ...opts,
     };
   }
@@ -112,7 +115,7 @@ export class OvsdbClient extends EventEmitter<ClientEvents> {
     const c = new OvsdbClient(opts);
     c.loop = c.runLoop();
     try {
-      await c.connection();
+      await c.connection(c.opts.initialWaitMs);
     } catch (e) {
       await c.close();
       throw e;
@@ -155,7 +158,7 @@ export class OvsdbClient extends EventEmitter<ClientEvents> {
     const conn = await this.connection();
     signal?.throwIfAborted();
     const { id, promise } = conn.requestWithId("transact", [db, ...ops]);
-    const onAbort = () => conn.notify("cancel", [id]);
+    const onAbort = () => conn.cancel(id);
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
       const result = await promise;
@@ -203,12 +206,18 @@ export class OvsdbClient extends EventEmitter<ClientEvents> {
 
   /** Asks for a lock; true if granted now, else a "locked" event follows when it is. */
   async lock(name: string): Promise<boolean> {
+    checkLockName(name);
+    // A lock asked for before (held, waited for, or stolen from us) must be released first.
+    if (this.locks.has(name)) await this.call("unlock", [name]);
     this.locks.add(name);
     const r = (await this.call("lock", [name])) as { locked?: boolean };
     return r.locked === true;
   }
 
   async steal(name: string): Promise<boolean> {
+    checkLockName(name);
+    // Likewise, ovsdb-server wants a pending "lock" withdrawn before a "steal".
+    if (this.locks.has(name)) await this.call("unlock", [name]);
     this.locks.add(name);
     const r = (await this.call("steal", [name])) as { locked?: boolean };
     return r.locked === true;
@@ -228,10 +237,9 @@ export class OvsdbClient extends EventEmitter<ClientEvents> {
   // ------------------------------------------------------------ session management
 
   /** The current session, waiting up to waitForConnectionMs for one. */
-  private async connection(): Promise<RpcConnection> {
+  private async connection(wait = this.opts.waitForConnectionMs): Promise<RpcConnection> {
     if (this.conn && !this.conn.closed) return this.conn;
     if (this.closing) throw new NotConnectedError("OVSDB client is closed");
-    const wait = this.opts.waitForConnectionMs;
     if (wait > 0) {
       const ac = new AbortController();
       const timer = setTimeout(() => ac.abort(), wait);
@@ -417,6 +425,15 @@ export class OvsdbClient extends EventEmitter<ClientEvents> {
     }
     if (method === "locked") this.emit("locked", String(params[0]));
     else if (method === "stolen") this.emit("stolen", String(params[0]));
+  }
+}
+
+/** ovsdb-server takes lock names that are ids: letters, digits and underscores, not starting with a digit. */
+function checkLockName(name: string): void {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+    throw new Error(
+      `invalid lock name "${name}": use letters, digits and _ (ovsdb-server refuses anything else)`,
+    );
   }
 }
 

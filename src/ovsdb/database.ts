@@ -68,7 +68,9 @@ export class Database<T extends TableMap> {
       }
       requests[t] = req;
     }
-    const cache = new MonitorCache<T>(this.schema, tables);
+    const columns: { [table: string]: readonly string[] | undefined } = {};
+    for (const t of tables) columns[t] = requests[t]?.columns;
+    const cache = new MonitorCache<T>(this.schema, columns as never);
     const m = await this.client.monitor(this.schema.name, requests, cache, method);
     return { cache, method: m.method, cancel: m.cancel };
   }

@@ -64,7 +64,8 @@ export function encodeAtom(v: unknown, base: BaseType, where = "value"): unknown
       if (typeof v === "boolean") return v;
       throw new DatumError(`${where}: expected a boolean, got ${show(v)}`);
     case "string":
-      if (typeof v === "string") return v;
+      if (typeof v === "string" && !v.includes("\u0000")) return v;
+      if (typeof v === "string") throw new DatumError(`${where}: OVSDB strings cannot contain NUL (U+0000)`);
       throw new DatumError(`${where}: expected a string, got ${show(v)}`);
   }
 }

@@ -108,6 +108,18 @@ export class RpcConnection extends EventEmitter<RpcEvents> {
     return { id, promise };
   }
 
+  /**
+   * Cancels a pending request (RFC 7047 4.1.4). ovsdb-server drops a canceled transact
+   * without replying, so the request fails here at once and a late reply is ignored.
+   */
+  cancel(id: number, reason = "canceled by the caller"): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    this.notify("cancel", [id]);
+    p.reject(new OvsdbRpcError(p.method, `canceled: ${reason}`, this.remote));
+  }
+
   notify(method: string, params: unknown[]): void {
     if (!this.closedWith) this.write({ method, params, id: null });
   }

@@ -104,7 +104,8 @@ export class Transaction<T extends TableMap> {
     columns?: readonly C[],
   ): OpRef<Array<Pick<T[K], C> & { _uuid: string }>> {
     const op: Record<string, unknown> = { op: "select", table, where: this.encodeWhere(table, where) };
-    if (columns) op.columns = [...columns];
+    // _uuid always comes back, so that a selected row can be updated or referenced.
+    if (columns) op.columns = columns.includes("_uuid" as C) ? [...columns] : ["_uuid", ...columns];
     return this.push(op, (r) => {
       const rows = (r as { rows?: unknown[] }).rows ?? [];
       return rows.map((x) => decodeRow(this.schema, table, x as Record<string, unknown>));

@@ -464,6 +464,33 @@ const registry = new Map<number, string>();
 
 function registerPid(pid: number, dir: string): void {
   registry.set(pid, dir);
+  installExitCleanup();
+}
+
+let exitCleanupInstalled = false;
+
+/**
+ * If this process ends (normally, or by SIGTERM/SIGINT, e.g. a test runner's timeout) while
+ * servers it started still run, signal them so nothing outlives it. Synchronous: it runs in
+ * the "exit" event, where nothing can be awaited.
+ */
+function installExitCleanup(): void {
+  if (exitCleanupInstalled) return;
+  exitCleanupInstalled = true;
+  process.once("exit", () => {
+    for (const pid of registry.keys()) {
+      try {
+        process.kill(pid, "SIGTERM");
+      } catch {
+        // already gone
+      }
+    }
+  });
+  for (const sig of ["SIGTERM", "SIGINT"] as const) {
+    process.once(sig, () => {
+      process.exit(128 + (sig === "SIGTERM" ? 15 : 2));
+    });
+  }
 }
 
 class ServerProcess implements OvsdbServer {

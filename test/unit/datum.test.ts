@@ -2,79 +2,13 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import fc from "fast-check";
-import {
-  type Atom,
-  applyDiff,
-  DatumError,
-  decodeDatum,
-  encodeDatum,
-  NamedUuid,
-} from "../../src/ovsdb/datum.js";
-import { type BaseType, type ColumnType, columnKind, parseSchema } from "../../src/ovsdb/schema.js";
+import { applyDiff, DatumError, decodeDatum, encodeDatum, NamedUuid } from "../../src/ovsdb/datum.js";
+import { type BaseType, type ColumnType, parseSchema } from "../../src/ovsdb/schema.js";
+import { valueArb } from "../helpers/arbitraries.js";
 
 /** Round trip through the wire: encode, serialise, parse, decode. */
 function roundTrip(v: unknown, t: ColumnType): unknown {
   return decodeDatum(JSON.parse(JSON.stringify(encodeDatum(v, t))), t);
-}
-
-function atomArb(b: BaseType): fc.Arbitrary<Atom> {
-  if (b.enum && b.enum.length > 0) return fc.constantFrom(...b.enum);
-  switch (b.type) {
-    case "integer":
-      return fc.integer({
-        min: Math.max(b.minInteger ?? Number.MIN_SAFE_INTEGER, Number.MIN_SAFE_INTEGER),
-        max: Math.min(b.maxInteger ?? Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER),
-      });
-    case "real":
-      return fc
-        .double({ noNaN: true, noDefaultInfinity: true, min: b.minReal ?? -1e300, max: b.maxReal ?? 1e300 })
-        .filter((x) => !Object.is(x, -0));
-    case "boolean":
-      return fc.boolean();
-    case "uuid":
-      return fc.uuid().map((u) => u.toLowerCase());
-    case "string":
-      return fc.string({
-        unit: "binary",
-        minLength: b.minLength ?? 0,
-        maxLength: Math.min(b.maxLength ?? 20, 20),
-      });
-  }
-}
-
-/** Values in their decoded JS form for a column type. */
-function valueArb(t: ColumnType): fc.Arbitrary<unknown> {
-  const key = atomArb(t.key);
-  const maxLen = Math.min(t.max, 6);
-  switch (columnKind(t)) {
-    case "atom":
-      return key;
-    case "optional":
-      return fc.option(key, { nil: null });
-    case "set":
-      return fc.uniqueArray(key, { minLength: t.min, maxLength: Math.max(maxLen, t.min) });
-    case "map": {
-      const pairs = fc.uniqueArray(fc.tuple(key, atomArb(t.value as BaseType)), {
-        minLength: t.min,
-        maxLength: Math.max(maxLen, t.min),
-        selector: (p) => p[0],
-      });
-      if (t.key.type === "string" || t.key.type === "uuid") {
-        return pairs.map((ps) => {
-          const o: Record<string, Atom> = {};
-          for (const [k, v] of ps)
-            Object.defineProperty(o, String(k), {
-              value: v,
-              enumerable: true,
-              writable: true,
-              configurable: true,
-            });
-          return o;
-        });
-      }
-      return pairs.map((ps) => new Map(ps));
-    }
-  }
 }
 
 const baseTypeArb: fc.Arbitrary<BaseType> = fc.oneof(

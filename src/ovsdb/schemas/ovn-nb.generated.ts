@@ -6,7 +6,7 @@ export const DATABASE = "OVN_Northbound";
 export const SCHEMA_VERSION = "7.0.0";
 
 /** ACL */
-export interface ACL {
+export type ACL = {
   _uuid: string;
   _version?: string;
   /** string, min 1 max 1 */
@@ -31,10 +31,10 @@ export interface ACL {
   priority: number;
   /** string, min 0 max 1 */
   severity: "alert" | "warning" | "notice" | "info" | "debug" | null;
-}
+};
 
 /** Address_Set (root table) */
-export interface AddressSet {
+export type AddressSet = {
   _uuid: string;
   _version?: string;
   /** string, min 0 max unlimited */
@@ -43,10 +43,10 @@ export interface AddressSet {
   external_ids: Record<string, string>;
   /** string, min 1 max 1 */
   name: string;
-}
+};
 
 /** BFD (root table) */
-export interface BFD {
+export type BFD = {
   _uuid: string;
   _version?: string;
   /** integer, min 0 max 1 */
@@ -65,10 +65,10 @@ export interface BFD {
   options: Record<string, string>;
   /** string, min 0 max 1 */
   status: "down" | "init" | "up" | "admin_down" | null;
-}
+};
 
 /** Chassis_Template_Var (root table) */
-export interface ChassisTemplateVar {
+export type ChassisTemplateVar = {
   _uuid: string;
   _version?: string;
   /** string, min 1 max 1 */
@@ -77,10 +77,10 @@ export interface ChassisTemplateVar {
   external_ids: Record<string, string>;
   /** string, value string, min 0 max unlimited */
   variables: Record<string, string>;
-}
+};
 
 /** Connection */
-export interface Connection {
+export type Connection = {
   _uuid: string;
   _version?: string;
   /** string, value string, min 0 max unlimited */
@@ -97,10 +97,10 @@ export interface Connection {
   status: Record<string, string>;
   /** string, min 1 max 1 */
   target: string;
-}
+};
 
 /** Copp (root table) */
-export interface Copp {
+export type Copp = {
   _uuid: string;
   _version?: string;
   /** string, value string, min 0 max unlimited */
@@ -109,10 +109,10 @@ export interface Copp {
   meters: Record<string, string>;
   /** string, min 1 max 1 */
   name: string;
-}
+};
 
 /** DHCP_Options (root table) */
-export interface DHCPOptions {
+export type DHCPOptions = {
   _uuid: string;
   _version?: string;
   /** string, min 1 max 1 */
@@ -121,20 +121,20 @@ export interface DHCPOptions {
   external_ids: Record<string, string>;
   /** string, value string, min 0 max unlimited */
   options: Record<string, string>;
-}
+};
 
 /** DNS (root table) */
-export interface DNS {
+export type DNS = {
   _uuid: string;
   _version?: string;
   /** string, value string, min 0 max unlimited */
   external_ids: Record<string, string>;
   /** string, value string, min 0 max unlimited */
   records: Record<string, string>;
-}
+};
 
 /** Forwarding_Group */
-export interface ForwardingGroup {
+export type ForwardingGroup = {
   _uuid: string;
   _version?: string;
   /** string, min 1 max unlimited */
@@ -149,10 +149,10 @@ export interface ForwardingGroup {
   vip: string;
   /** string, min 1 max 1 */
   vmac: string;
-}
+};
 
 /** Gateway_Chassis */
-export interface GatewayChassis {
+export type GatewayChassis = {
   _uuid: string;
   _version?: string;
   /** string, min 1 max 1 */
@@ -165,10 +165,10 @@ export interface GatewayChassis {
   options: Record<string, string>;
   /** integer, min 1 max 1 */
   priority: number;
-}
+};
 
 /** HA_Chassis */
-export interface HAChassis {
+export type HAChassis = {
   _uuid: string;
   _version?: string;
   /** string, min 1 max 1 */
@@ -177,10 +177,10 @@ export interface HAChassis {
   external_ids: Record<string, string>;
   /** integer, min 1 max 1 */
   priority: number;
-}
+};
 
 /** HA_Chassis_Group (root table) */
-export interface HAChassisGroup {
+export type HAChassisGroup = {
   _uuid: string;
   _version?: string;
   /** string, value string, min 0 max unlimited */
@@ -189,10 +189,10 @@ export interface HAChassisGroup {
   ha_chassis: string[];
   /** string, min 1 max 1 */
   name: string;
-}
+};
 
 /** Load_Balancer (root table) */
-export interface LoadBalancer {
+export type LoadBalancer = {
   _uuid: string;
   _version?: string;
   /** string, value string, min 0 max unlimited */
@@ -211,20 +211,20 @@ export interface LoadBalancer {
   selection_fields: ("eth_src" | "eth_dst" | "ip_src" | "ip_dst" | "tp_src" | "tp_dst")[];
   /** string, value string, min 0 max unlimited */
   vips: Record<string, string>;
-}
+};
 
 /** Load_Balancer_Group (root table) */
-export interface LoadBalancerGroup {
+export type LoadBalancerGroup = {
   _uuid: string;
   _version?: string;
   /** uuid -> Load_Balancer (weak), min 0 max unlimited */
   load_balancer: string[];
   /** string, min 1 max 1 */
   name: string;
-}
+};
 
 /** Load_Balancer_Health_Check */
-export interface LoadBalancerHealthCheck {
+export type LoadBalancerHealthCheck = {
   _uuid: string;
   _version?: string;
   /** string, value string, min 0 max unlimited */
@@ -233,10 +233,10 @@ export interface LoadBalancerHealthCheck {
   options: Record<string, string>;
   /** string, min 1 max 1 */
   vip: string;
-}
+};
 
 /** Logical_Router (root table) */
-export interface LogicalRouter {
+export type LogicalRouter = {
   _uuid: string;
   _version?: string;
   /** uuid -> Copp (weak), min 0 max 1 */
@@ -261,10 +261,10 @@ export interface LogicalRouter {
   ports: string[];
   /** uuid -> Logical_Router_Static_Route, min 0 max unlimited */
   static_routes: string[];
-}
+};
 
 /** Logical_Router_Policy */
-export interface LogicalRouterPolicy {
+export type LogicalRouterPolicy = {
   _uuid: string;
   _version?: string;
   /** string, min 1 max 1 */
@@ -281,10 +281,10 @@ export interface LogicalRouterPolicy {
   options: Record<string, string>;
   /** integer, min 1 max 1 */
   priority: number;
-}
+};
 
 /** Logical_Router_Port */
-export interface LogicalRouterPort {
+export type LogicalRouterPort = {
   _uuid: string;
   _version?: string;
   /** boolean, min 0 max 1 */
@@ -309,10 +309,10 @@ export interface LogicalRouterPort {
   options: Record<string, string>;
   /** string, min 0 max 1 */
   peer: string | null;
-}
+};
 
 /** Logical_Router_Static_Route */
-export interface LogicalRouterStaticRoute {
+export type LogicalRouterStaticRoute = {
   _uuid: string;
   _version?: string;
   /** uuid -> BFD (weak), min 0 max 1 */
@@ -331,10 +331,10 @@ export interface LogicalRouterStaticRoute {
   policy: "src-ip" | "dst-ip" | null;
   /** string, min 1 max 1 */
   route_table: string;
-}
+};
 
 /** Logical_Switch (root table) */
-export interface LogicalSwitch {
+export type LogicalSwitch = {
   _uuid: string;
   _version?: string;
   /** uuid -> ACL, min 0 max unlimited */
@@ -359,10 +359,10 @@ export interface LogicalSwitch {
   ports: string[];
   /** uuid -> QoS, min 0 max unlimited */
   qos_rules: string[];
-}
+};
 
 /** Logical_Switch_Port */
-export interface LogicalSwitchPort {
+export type LogicalSwitchPort = {
   _uuid: string;
   _version?: string;
   /** string, min 0 max unlimited */
@@ -397,10 +397,10 @@ export interface LogicalSwitchPort {
   type: string;
   /** boolean, min 0 max 1 */
   up: boolean | null;
-}
+};
 
 /** Meter (root table) */
-export interface Meter {
+export type Meter = {
   _uuid: string;
   _version?: string;
   /** uuid -> Meter_Band, min 1 max unlimited */
@@ -413,10 +413,10 @@ export interface Meter {
   name: string;
   /** string, min 1 max 1 */
   unit: "kbps" | "pktps";
-}
+};
 
 /** Meter_Band */
-export interface MeterBand {
+export type MeterBand = {
   _uuid: string;
   _version?: string;
   /** string, min 1 max 1 */
@@ -427,10 +427,10 @@ export interface MeterBand {
   external_ids: Record<string, string>;
   /** integer, min 1 max 1 */
   rate: number;
-}
+};
 
 /** Mirror (root table) */
-export interface Mirror {
+export type Mirror = {
   _uuid: string;
   _version?: string;
   /** string, value string, min 0 max unlimited */
@@ -445,10 +445,10 @@ export interface Mirror {
   sink: string;
   /** string, min 1 max 1 */
   type: "gre" | "erspan";
-}
+};
 
 /** NAT */
-export interface NAT {
+export type NAT = {
   _uuid: string;
   _version?: string;
   /** uuid -> Address_Set, min 0 max 1 */
@@ -473,10 +473,10 @@ export interface NAT {
   options: Record<string, string>;
   /** string, min 1 max 1 */
   type: "dnat" | "snat" | "dnat_and_snat";
-}
+};
 
 /** NB_Global (root table) */
-export interface NBGlobal {
+export type NBGlobal = {
   _uuid: string;
   _version?: string;
   /** uuid -> Connection, min 0 max unlimited */
@@ -503,10 +503,10 @@ export interface NBGlobal {
   sb_cfg_timestamp: number;
   /** uuid -> SSL, min 0 max 1 */
   ssl: string | null;
-}
+};
 
 /** Port_Group (root table) */
-export interface PortGroup {
+export type PortGroup = {
   _uuid: string;
   _version?: string;
   /** uuid -> ACL, min 0 max unlimited */
@@ -517,10 +517,10 @@ export interface PortGroup {
   name: string;
   /** uuid -> Logical_Switch_Port (weak), min 0 max unlimited */
   ports: string[];
-}
+};
 
 /** QoS */
-export interface QoS {
+export type QoS = {
   _uuid: string;
   _version?: string;
   /** string, value integer, min 0 max unlimited */
@@ -535,10 +535,10 @@ export interface QoS {
   match: string;
   /** integer, min 1 max 1 */
   priority: number;
-}
+};
 
 /** SSL */
-export interface SSL {
+export type SSL = {
   _uuid: string;
   _version?: string;
   /** boolean, min 1 max 1 */
@@ -555,10 +555,10 @@ export interface SSL {
   ssl_ciphers: string;
   /** string, min 1 max 1 */
   ssl_protocols: string;
-}
+};
 
 /** Static_MAC_Binding (root table) */
-export interface StaticMACBinding {
+export type StaticMACBinding = {
   _uuid: string;
   _version?: string;
   /** string, min 1 max 1 */
@@ -569,9 +569,9 @@ export interface StaticMACBinding {
   mac: string;
   /** boolean, min 1 max 1 */
   override_dynamic_mac: boolean;
-}
+};
 
-export interface NbTables {
+export type NbTables = {
   ACL: ACL;
   Address_Set: AddressSet;
   BFD: BFD;
@@ -602,4 +602,4 @@ export interface NbTables {
   QoS: QoS;
   SSL: SSL;
   Static_MAC_Binding: StaticMACBinding;
-}
+};

@@ -6,7 +6,7 @@ export const DATABASE = "Open_vSwitch";
 export const SCHEMA_VERSION = "8.3.1";
 
 /** AutoAttach */
-export interface AutoAttach {
+export type AutoAttach = {
   _uuid: string;
   _version?: string;
   /** integer, value integer, min 0 max unlimited */
@@ -15,10 +15,10 @@ export interface AutoAttach {
   system_description: string;
   /** string, min 1 max 1 */
   system_name: string;
-}
+};
 
 /** Bridge */
-export interface Bridge {
+export type Bridge = {
   _uuid: string;
   _version?: string;
   /** uuid -> AutoAttach, min 0 max 1 */
@@ -65,30 +65,30 @@ export interface Bridge {
   status: Record<string, string>;
   /** boolean, min 1 max 1 */
   stp_enable: boolean;
-}
+};
 
 /** CT_Timeout_Policy */
-export interface CTTimeoutPolicy {
+export type CTTimeoutPolicy = {
   _uuid: string;
   _version?: string;
   /** string, value string, min 0 max unlimited */
   external_ids: Record<string, string>;
   /** string, value integer, min 0 max unlimited */
   timeouts: Record<string, number>;
-}
+};
 
 /** CT_Zone */
-export interface CTZone {
+export type CTZone = {
   _uuid: string;
   _version?: string;
   /** string, value string, min 0 max unlimited */
   external_ids: Record<string, string>;
   /** uuid -> CT_Timeout_Policy, min 0 max 1 */
   timeout_policy: string | null;
-}
+};
 
 /** Controller */
-export interface Controller {
+export type Controller = {
   _uuid: string;
   _version?: string;
   /** string, min 0 max 1 */
@@ -125,10 +125,10 @@ export interface Controller {
   target: string;
   /** string, min 0 max 1 */
   type: "primary" | "service" | null;
-}
+};
 
 /** Datapath */
-export interface Datapath {
+export type Datapath = {
   _uuid: string;
   _version?: string;
   /** string, value string, min 0 max unlimited */
@@ -139,10 +139,10 @@ export interface Datapath {
   datapath_version: string;
   /** string, value string, min 0 max unlimited */
   external_ids: Record<string, string>;
-}
+};
 
 /** Flow_Sample_Collector_Set (root table) */
-export interface FlowSampleCollectorSet {
+export type FlowSampleCollectorSet = {
   _uuid: string;
   _version?: string;
   /** uuid -> Bridge, min 1 max 1 */
@@ -153,10 +153,10 @@ export interface FlowSampleCollectorSet {
   id: number;
   /** uuid -> IPFIX, min 0 max 1 */
   ipfix: string | null;
-}
+};
 
 /** Flow_Table */
-export interface FlowTable {
+export type FlowTable = {
   _uuid: string;
   _version?: string;
   /** string, value string, min 0 max unlimited */
@@ -171,10 +171,10 @@ export interface FlowTable {
   overflow_policy: "refuse" | "evict" | null;
   /** string, min 0 max 3 */
   prefixes: string[];
-}
+};
 
 /** IPFIX */
-export interface IPFIX {
+export type IPFIX = {
   _uuid: string;
   _version?: string;
   /** integer, min 0 max 1 */
@@ -193,10 +193,10 @@ export interface IPFIX {
   sampling: number | null;
   /** string, min 0 max unlimited */
   targets: string[];
-}
+};
 
 /** Interface */
-export interface Interface {
+export type Interface = {
   _uuid: string;
   _version?: string;
   /** string, min 0 max 1, ephemeral */
@@ -269,10 +269,10 @@ export interface Interface {
   status: Record<string, string>;
   /** string, min 1 max 1 */
   type: string;
-}
+};
 
 /** Manager */
-export interface Manager {
+export type Manager = {
   _uuid: string;
   _version?: string;
   /** string, min 0 max 1 */
@@ -291,10 +291,10 @@ export interface Manager {
   status: Record<string, string>;
   /** string, min 1 max 1 */
   target: string;
-}
+};
 
 /** Mirror */
-export interface Mirror {
+export type Mirror = {
   _uuid: string;
   _version?: string;
   /** string, value string, min 0 max unlimited */
@@ -317,10 +317,10 @@ export interface Mirror {
   snaplen: number | null;
   /** string, value integer, min 0 max unlimited, ephemeral */
   statistics: Record<string, number>;
-}
+};
 
 /** NetFlow */
-export interface NetFlow {
+export type NetFlow = {
   _uuid: string;
   _version?: string;
   /** integer, min 1 max 1 */
@@ -335,10 +335,10 @@ export interface NetFlow {
   external_ids: Record<string, string>;
   /** string, min 1 max unlimited */
   targets: string[];
-}
+};
 
 /** Open_vSwitch (root table) */
-export interface OpenVSwitch {
+export type OpenVSwitch = {
   _uuid: string;
   _version?: string;
   /** uuid -> Bridge, min 0 max unlimited */
@@ -375,10 +375,10 @@ export interface OpenVSwitch {
   system_type: string | null;
   /** string, min 0 max 1 */
   system_version: string | null;
-}
+};
 
 /** Port */
-export interface Port {
+export type Port = {
   _uuid: string;
   _version?: string;
   /** string, min 0 max 1 */
@@ -425,10 +425,10 @@ export interface Port {
   trunks: number[];
   /** string, min 0 max 1 */
   vlan_mode: "trunk" | "access" | "native-tagged" | "native-untagged" | "dot1q-tunnel" | null;
-}
+};
 
 /** QoS (root table) */
-export interface QoS {
+export type QoS = {
   _uuid: string;
   _version?: string;
   /** string, value string, min 0 max unlimited */
@@ -439,10 +439,10 @@ export interface QoS {
   queues: Map<number, string>;
   /** string, min 1 max 1 */
   type: string;
-}
+};
 
 /** Queue (root table) */
-export interface Queue {
+export type Queue = {
   _uuid: string;
   _version?: string;
   /** integer, min 0 max 1 */
@@ -451,10 +451,10 @@ export interface Queue {
   external_ids: Record<string, string>;
   /** string, value string, min 0 max unlimited */
   other_config: Record<string, string>;
-}
+};
 
 /** SSL */
-export interface SSL {
+export type SSL = {
   _uuid: string;
   _version?: string;
   /** boolean, min 1 max 1 */
@@ -467,10 +467,10 @@ export interface SSL {
   external_ids: Record<string, string>;
   /** string, min 1 max 1 */
   private_key: string;
-}
+};
 
 /** sFlow */
-export interface SFlow {
+export type SFlow = {
   _uuid: string;
   _version?: string;
   /** string, min 0 max 1 */
@@ -485,9 +485,9 @@ export interface SFlow {
   sampling: number | null;
   /** string, min 1 max unlimited */
   targets: string[];
-}
+};
 
-export interface VswitchTables {
+export type VswitchTables = {
   AutoAttach: AutoAttach;
   Bridge: Bridge;
   CT_Timeout_Policy: CTTimeoutPolicy;
@@ -507,4 +507,4 @@ export interface VswitchTables {
   Queue: Queue;
   SSL: SSL;
   sFlow: SFlow;
-}
+};
