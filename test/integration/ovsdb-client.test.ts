@@ -93,6 +93,15 @@ describe("methods", () => {
     assert.deepEqual(await client.echo("a", 1, ["b"]), ["a", 1, ["b"]]);
   });
 
+  test("the server's echo is answered: an idle session with no keepalive of ours survives its inactivity probe", async () => {
+    // ovsdb-server probes an idle TCP session after 5 s and drops it 5 s later if unanswered.
+    const idle = await connect(nbServer.tcpRemote as string, { keepaliveMs: 0 });
+    await sleep(11_000);
+    assert.equal(idle.sessions, 1, "never reconnected");
+    assert.ok(idle.connected);
+    assert.deepEqual(await idle.echo("ok"), ["ok"]);
+  });
+
   test("get_schema of an unknown database names it", async () => {
     await assert.rejects(
       client.getSchema("Nope"),
