@@ -39,3 +39,4 @@ fi
 
 # build (incremental; tsc skips unchanged files)
 npx tsc -p tsconfig.json
+chmod +x dist/src/cli/main.js dist/src/cni/main.js
