@@ -29,10 +29,13 @@ export function portName(i: number): string {
   return `${PREFIX}${i}`;
 }
 
-async function open(remote: string): Promise<{ client: OvsdbClient; nb: Database<NbTables> }> {
+async function open(
+  remote: string,
+  coalesce = false,
+): Promise<{ client: OvsdbClient; nb: Database<NbTables> }> {
   const client = await OvsdbClient.connect({ remotes: remote, database: NB });
   try {
-    return { client, nb: await Database.open<NbTables>(client, NB) };
+    return { client, nb: await Database.open<NbTables>(client, NB, { coalesce }) };
   } catch (e) {
     await client.close();
     throw e;
@@ -121,6 +124,8 @@ export interface RunOptions {
   batch: number;
   /** Keep a monitored replica of the touched columns, as the Python IDL does. */
   monitor: boolean;
+  /** Group commit: transactions issued while one is in flight share the next server transaction. */
+  coalesce?: boolean;
 }
 
 /**
@@ -130,7 +135,7 @@ export interface RunOptions {
  * work the Python IDL does inside commit()) to the moment its execute() resolves with the reply.
  */
 export async function runOurs(o: RunOptions): Promise<RunTiming> {
-  const { client, nb } = await open(o.remote);
+  const { client, nb } = await open(o.remote, o.coalesce === true);
   let cancel: (() => Promise<void>) | undefined;
   let cache: MonitorCache<NbTables> | undefined;
   try {

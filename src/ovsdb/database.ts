@@ -3,6 +3,7 @@
 
 import { MonitorCache } from "./cache.js";
 import type { MonitorMethod, MonitorTableRequest, OvsdbClient } from "./client.js";
+import { type CoalescerOptions, TransactCoalescer } from "./coalescer.js";
 import { encodeOperand } from "./datum.js";
 import { columnSchema, type DatabaseSchema, tableSchema } from "./schema.js";
 import { type Condition, type TableMap, Transaction } from "./transaction.js";
@@ -13,15 +14,39 @@ export type MonitorSpec<T extends TableMap> = {
     | { columns?: ReadonlyArray<keyof T[K] & string>; where?: ReadonlyArray<Condition<T[K]>> };
 };
 
+export interface DatabaseOptions {
+  /**
+   * Group commit: transactions executed while another is in flight are sent together as
+   * one (see coalescer.ts). Worth it for many small concurrent writers; each caller still
+   * gets its own result or error.
+   */
+  coalesce?: boolean | CoalescerOptions;
+}
+
 export class Database<T extends TableMap> {
+  /** Present when the handle coalesces transactions. */
+  readonly coalescer: TransactCoalescer | undefined;
+
   private constructor(
     readonly client: OvsdbClient,
     readonly schema: DatabaseSchema,
-  ) {}
+    opts: DatabaseOptions,
+  ) {
+    if (opts.coalesce) {
+      this.coalescer = new TransactCoalescer(
+        (ops, signal) => client.transact(schema.name, ops, signal),
+        opts.coalesce === true ? {} : opts.coalesce,
+      );
+    }
+  }
 
   /** Fetches the schema of `name` and returns a handle typed with the generated row types. */
-  static async open<T extends TableMap>(client: OvsdbClient, name: string): Promise<Database<T>> {
-    return new Database<T>(client, await client.getSchema(name));
+  static async open<T extends TableMap>(
+    client: OvsdbClient,
+    name: string,
+    opts: DatabaseOptions = {},
+  ): Promise<Database<T>> {
+    return new Database<T>(client, await client.getSchema(name), opts);
   }
 
   get name(): string {
@@ -29,8 +54,9 @@ export class Database<T extends TableMap> {
   }
 
   transaction(): Transaction<T> {
+    const c = this.coalescer;
     return new Transaction<T>(this.schema, (ops, signal) =>
-      this.client.transact(this.schema.name, ops, signal),
+      c ? c.submit(ops, signal) : this.client.transact(this.schema.name, ops, signal),
     );
   }
 

@@ -199,6 +199,30 @@ export function decodeDatum(json: unknown, t: ColumnType, where = "value"): Valu
 }
 
 /**
+ * Membership of set values produced by toggleElements, so that a small diff against a large
+ * set (a switch's ports) costs O(diff) lookups instead of rebuilding a Set of the whole value
+ * every time. The Set moves from the old array to the new one; old arrays stay intact.
+ */
+const setMembers = new WeakMap<readonly Atom[], Set<Atom>>();
+
+function toggleElements(old: readonly Atom[], diff: readonly Atom[]): Atom[] {
+  const members = setMembers.get(old) ?? new Set(old);
+  setMembers.delete(old);
+  const next = old.slice();
+  for (const d of diff) {
+    if (members.has(d)) {
+      members.delete(d);
+      next.splice(next.indexOf(d), 1);
+    } else {
+      members.add(d);
+      next.push(d);
+    }
+  }
+  setMembers.set(next, members);
+  return next;
+}
+
+/**
  * Applies an update2 "modify" diff (RFC 7047 extension, ovsdb-server(7)) to a decoded value:
  * for a set the diff lists elements to toggle; for a map, a key with the same value is
  * removed, with another value replaced, and a new key added; otherwise the diff is the new value.
@@ -214,13 +238,7 @@ export function applyDiff(old: Value, diffJson: unknown, t: ColumnType, where = 
     return cur[0] ?? null;
   }
   if (kind === "set") {
-    const diff = decodeDatum(diffJson, { ...t, min: 0 }, where) as Atom[];
-    const cur = new Set(old as Atom[]);
-    for (const d of diff) {
-      if (cur.has(d)) cur.delete(d);
-      else cur.add(d);
-    }
-    return [...cur];
+    return toggleElements(old as Atom[], decodeDatum(diffJson, { ...t, min: 0 }, where) as Atom[]);
   }
   const diff = decodeDatum(diffJson, t, where);
   if (diff instanceof Map) {

@@ -129,3 +129,18 @@ test("update2 diffs: sets toggle, maps add/replace/remove, optionals switch", ()
   const atom: ColumnType = { key: { type: "boolean" }, min: 1, max: 1 };
   assert.equal(applyDiff(true, false, atom), false);
 });
+
+test("successive set diffs on a large set stay correct (membership carried from value to value)", () => {
+  const set: ColumnType = { key: { type: "string" }, min: 0, max: Number.POSITIVE_INFINITY };
+  let v = applyDiff([], ["set", Array.from({ length: 1000 }, (_, i) => `p${i}`)], set) as string[];
+  const older = v;
+  v = applyDiff(v, ["set", ["p5", "new"]], set) as string[];
+  v = applyDiff(v, ["set", ["p5"]], set) as string[];
+  v = applyDiff(v, "p999", set) as string[];
+  assert.equal(v.length, 1000);
+  assert.ok(v.includes("p5") && v.includes("new") && !v.includes("p999"));
+  assert.equal(older.length, 1000, "earlier values are not changed");
+  assert.ok(older.includes("p999") && !older.includes("new"));
+  // a diff applied to an old value again still gives the right answer
+  assert.deepEqual((applyDiff(older, ["set", ["p0"]], set) as string[]).length, 999);
+});
