@@ -16,7 +16,7 @@ test("identical set inserts of merged callers become one mutate at the later pos
     ops.map((o) => o.op),
     ["insert", "insert", "insert", "mutate"],
   );
-  assert.deepEqual((ops[3]?.mutations as unknown[][])[0], [
+  assert.deepEqual((ops[3] as { mutations: unknown[][] }).mutations[0], [
     "ports",
     "insert",
     [
