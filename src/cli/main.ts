@@ -5,6 +5,7 @@ import { Command, CommanderError } from "commander";
 import { RemoteError } from "../ovsdb/remote.js";
 import { UsageError } from "./output.js";
 import { addOvsdbCommands } from "./ovsdb-commands.js";
+import { addServerCommands } from "./server-commands.js";
 
 const program = new Command("ovn-docker")
   .description("Containers inside tenant VMs as first-class endpoints of OVN logical networks")
@@ -13,6 +14,7 @@ const program = new Command("ovn-docker")
   .exitOverride();
 
 addOvsdbCommands(program);
+addServerCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,207 @@
+// Transactions that change the NB rows of Neutron resources. Every change that could race
+// with another server replica is guarded by compare-and-swap: a `wait` (timeout 0) that the
+// external_ids of the affected switch (and, for child ports, of the parent port) are still
+// what this replica saw when it decided, followed by a bump of a generation key there. If
+// another replica changed them first, the transaction fails with "timed out", nothing is
+// written, and the caller decides again on the fresher view. No in-process lock is part of
+// the guarantee.
+
+import type { Database } from "../ovsdb/database.js";
+import type { NamedUuid } from "../ovsdb/datum.js";
+import type { NbTables } from "../ovsdb/schemas/ovn-nb.generated.js";
+import type { Transaction } from "../ovsdb/transaction.js";
+import { TransactionError } from "../ovsdb/transaction.js";
+import {
+  KEY_PREFIX,
+  type NetworkFields,
+  networkToSwitch,
+  type PortFields,
+  portToSwitchPort,
+  type SubnetFields,
+  subnetToDhcpOptions,
+} from "./neutron-rows.js";
+import type { NeutronView } from "./neutron-view.js";
+
+export const GEN_KEY = `${KEY_PREFIX}gen`;
+
+/** Another replica changed what this decision was based on: decide again on a fresher view. */
+export class StaleViewError extends Error {
+  override name = "StaleViewError";
+}
+
+type Nb = Database<NbTables>;
+
+/** Guards a row's external_ids against concurrent change and bumps its generation. */
+function guardAndBump(
+  tx: Transaction<NbTables>,
+  table: "Logical_Switch" | "Logical_Switch_Port",
+  uuid: string,
+  seen: Record<string, string>,
+  extra: Record<string, string> = {},
+): void {
+  const where = [["_uuid", "==", uuid]] as const;
+  tx.wait(table, where, ["external_ids"], "==", [{ external_ids: seen }], 0);
+  const gen = String(Number(seen[GEN_KEY] ?? "0") + 1);
+  tx.update(table, where, { external_ids: { ...seen, ...extra, [GEN_KEY]: gen } });
+}
+
+async function run(tx: Transaction<NbTables>, what: string): Promise<void> {
+  try {
+    await tx.execute();
+  } catch (e) {
+    if (e instanceof TransactionError && e.error === "timed out") {
+      throw new StaleViewError(`${what}: changed concurrently by another writer`);
+    }
+    throw e;
+  }
+}
+
+export async function createNetwork(nb: Nb, n: NetworkFields): Promise<void> {
+  const tx = nb.transaction();
+  tx.insert("Logical_Switch", networkToSwitch(n));
+  await run(tx, `creating network ${n.id}`);
+}
+
+export async function updateNetwork(nb: Nb, view: NeutronView, n: NetworkFields): Promise<void> {
+  const e = view.networks.get(n.id);
+  if (!e) throw new StaleViewError(`network ${n.id} is gone`);
+  const tx = nb.transaction();
+  const ls = networkToSwitch(n);
+  guardAndBump(tx, "Logical_Switch", e.switchUuid, e.externalIds, ls.external_ids);
+  await run(tx, `updating network ${n.id}`);
+}
+
+/** Deletes the switch and its subnets' DHCP_Options, guarded: only while it has no ports. */
+export async function deleteNetwork(nb: Nb, view: NeutronView, id: string): Promise<void> {
+  const e = view.networks.get(id);
+  if (!e) return;
+  const tx = nb.transaction();
+  const where = [["_uuid", "==", e.switchUuid]] as const;
+  tx.wait("Logical_Switch", where, ["external_ids", "ports"], "==", [{ external_ids: e.externalIds, ports: [] }], 0);
+  for (const s of e.subnetIds) {
+    const sub = view.subnets.get(s);
+    if (sub) tx.delete("DHCP_Options", [["_uuid", "==", sub.dhcpUuid]]);
+  }
+  tx.delete("Logical_Switch", where);
+  await run(tx, `deleting network ${id}`);
+}
+
+export async function createSubnet(nb: Nb, view: NeutronView, s: SubnetFields, serverMac: string): Promise<void> {
+  const e = view.networks.get(s.network_id);
+  if (!e) throw new StaleViewError(`network ${s.network_id} is gone`);
+  const tx = nb.transaction();
+  guardAndBump(tx, "Logical_Switch", e.switchUuid, e.externalIds);
+  tx.insert("DHCP_Options", subnetToDhcpOptions(s, e.network.mtu, serverMac));
+  await run(tx, `creating subnet ${s.id}`);
+}
+
+export async function updateSubnet(nb: Nb, view: NeutronView, s: SubnetFields, serverMac: string): Promise<void> {
+  const e = view.networks.get(s.network_id);
+  const sub = view.subnets.get(s.id);
+  if (!e || !sub) throw new StaleViewError(`subnet ${s.id} is gone`);
+  const tx = nb.transaction();
+  guardAndBump(tx, "Logical_Switch", e.switchUuid, e.externalIds);
+  const row = subnetToDhcpOptions(s, e.network.mtu, serverMac);
+  tx.update("DHCP_Options", [["_uuid", "==", sub.dhcpUuid]], { external_ids: row.external_ids, options: row.options });
+  await run(tx, `updating subnet ${s.id}`);
+}
+
+/** Deletes a subnet; the guard on the network makes sure no port took an address in it meanwhile. */
+export async function deleteSubnet(nb: Nb, view: NeutronView, id: string): Promise<void> {
+  const sub = view.subnets.get(id);
+  if (!sub) return;
+  const e = view.networks.get(sub.subnet.network_id);
+  const tx = nb.transaction();
+  if (e) guardAndBump(tx, "Logical_Switch", e.switchUuid, e.externalIds);
+  tx.delete("DHCP_Options", [["_uuid", "==", sub.dhcpUuid]]);
+  await run(tx, `deleting subnet ${id}`);
+}
+
+export interface PortWrite {
+  port: PortFields;
+  /** DHCP_Options uuids for the port's v4/v6 addresses, when the subnet has DHCP on. */
+  dhcpv4?: string;
+  dhcpv6?: string;
+}
+
+/**
+ * Creates ports (one request or many, e.g. a bulk create or a batch of concurrent requests)
+ * in one transaction, guarded on every network they go on and every parent they name, so
+ * the addresses, MACs and (parent, tag) pairs chosen from this replica's view are still free.
+ */
+export async function createPorts(nb: Nb, view: NeutronView, writes: readonly PortWrite[]): Promise<void> {
+  const tx = nb.transaction();
+  const byNetwork = new Map<string, NamedUuid[]>();
+  const parents = new Set<string>();
+  for (const w of writes) {
+    const p = w.port;
+    const e = view.networks.get(p.network_id);
+    if (!e) throw new StaleViewError(`network ${p.network_id} is gone`);
+    const subnets = new Map([...e.subnetIds].flatMap((s) => {
+      const x = view.subnets.get(s);
+      return x ? [[s, x.subnet] as const] : [];
+    }));
+    const row = portToSwitchPort(p, subnets);
+    const name = tx.insert("Logical_Switch_Port", {
+      ...row,
+      dhcpv4_options: w.dhcpv4 ?? null,
+      dhcpv6_options: w.dhcpv6 ?? null,
+    });
+    const list = byNetwork.get(p.network_id) ?? [];
+    list.push(name);
+    byNetwork.set(p.network_id, list);
+    if (p.parent_name) parents.add(p.parent_name);
+  }
+  for (const [networkId, names] of byNetwork) {
+    const e = view.networks.get(networkId);
+    if (!e) throw new StaleViewError(`network ${networkId} is gone`);
+    guardAndBump(tx, "Logical_Switch", e.switchUuid, e.externalIds);
+    tx.mutate("Logical_Switch", [["_uuid", "==", e.switchUuid]], [["ports", "insert", names]]);
+  }
+  for (const parentId of parents) {
+    const parent = view.ports.get(parentId);
+    if (!parent) throw new StaleViewError(`parent port ${parentId} is gone`);
+    guardAndBump(tx, "Logical_Switch_Port", parent.lspUuid, parent.row.external_ids);
+  }
+  await run(tx, `creating ${writes.length} port(s)`);
+}
+
+/** Rewrites a port's row (name, addresses, admin state, security, binding) under the same guards. */
+export async function updatePort(nb: Nb, view: NeutronView, w: PortWrite, oldParent: string | null): Promise<void> {
+  const p = w.port;
+  const cur = view.ports.get(p.id);
+  const e = view.networks.get(p.network_id);
+  if (!cur || !e) throw new StaleViewError(`port ${p.id} is gone`);
+  const subnets = new Map([...e.subnetIds].flatMap((s) => {
+    const x = view.subnets.get(s);
+    return x ? [[s, x.subnet] as const] : [];
+  }));
+  const row = portToSwitchPort(p, subnets);
+  const tx = nb.transaction();
+  guardAndBump(tx, "Logical_Switch", e.switchUuid, e.externalIds);
+  // The port's own row is guarded too: a concurrent update of it makes this one stale.
+  tx.wait("Logical_Switch_Port", [["_uuid", "==", cur.lspUuid]], ["external_ids"], "==", [{ external_ids: cur.row.external_ids }], 0);
+  tx.update("Logical_Switch_Port", [["_uuid", "==", cur.lspUuid]], {
+    ...row,
+    dhcpv4_options: w.dhcpv4 ?? null,
+    dhcpv6_options: w.dhcpv6 ?? null,
+  });
+  for (const parentId of new Set([p.parent_name, oldParent].filter((x): x is string => !!x))) {
+    const parent = view.ports.get(parentId);
+    if (parent) guardAndBump(tx, "Logical_Switch_Port", parent.lspUuid, parent.row.external_ids);
+  }
+  await run(tx, `updating port ${p.id}`);
+}
+
+/** Deletes a port; guarded on its own row, so a child created under it meanwhile makes this stale. */
+export async function deletePort(nb: Nb, view: NeutronView, id: string): Promise<void> {
+  const cur = view.ports.get(id);
+  if (!cur) return;
+  const p = view.portFields(id);
+  const e = p ? view.networks.get(p.network_id) : undefined;
+  const tx = nb.transaction();
+  tx.wait("Logical_Switch_Port", [["_uuid", "==", cur.lspUuid]], ["external_ids"], "==", [{ external_ids: cur.row.external_ids }], 0);
+  if (e) tx.mutate("Logical_Switch", [["_uuid", "==", e.switchUuid]], [["ports", "delete", [cur.lspUuid]]]);
+  tx.delete("Logical_Switch_Port", [["_uuid", "==", cur.lspUuid]]);
+  await run(tx, `deleting port ${id}`);
+}

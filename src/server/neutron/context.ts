@@ -1,0 +1,105 @@
+// What every Neutron route needs: the NB handle and its view, the authenticator, the
+// configuration, and the helpers that turn failures into Neutron's answers.
+
+import { randomUUID } from "node:crypto";
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { NeutronView } from "../../ovn/neutron-view.js";
+import { StaleViewError } from "../../ovn/neutron-writes.js";
+import { NotConnectedError } from "../../ovsdb/client.js";
+import type { Database } from "../../ovsdb/database.js";
+import { ConnectionClosedError } from "../../ovsdb/rpc.js";
+import type { NbTables } from "../../ovsdb/schemas/ovn-nb.generated.js";
+import type { ServerConfig } from "../config.js";
+import { KeystoneError } from "../keystone/errors.js";
+import type { Authenticator, Identity } from "../keystone/identity.js";
+import { httpBadRequest, isNeutronError, NeutronError, unavailable } from "./errors.js";
+import { applyListQuery, type ListSpec, listBody, parseListQuery, type QueryInput } from "./query.js";
+import type { Resource } from "./render.js";
+
+export interface NeutronContext {
+  nb: Database<NbTables>;
+  view: NeutronView;
+  auth: Authenticator;
+  config: ServerConfig;
+  /** ISO timestamps without milliseconds, as Neutron writes them. */
+  now: () => string;
+  /** How long to wait for this server's own write to show in its view (ms). */
+  viewWaitMs: number;
+}
+
+export function isoNow(): string {
+  return `${new Date().toISOString().slice(0, 19)}Z`;
+}
+
+export const newId = (): string => randomUUID();
+
+export function identityOf(ctx: NeutronContext, req: FastifyRequest): Identity {
+  try {
+    return ctx.auth.authenticate(req);
+  } catch (e) {
+    if (e instanceof KeystoneError) throw new NeutronError(401, "NotAuthenticated", e.message);
+    throw e;
+  }
+}
+
+/** Runs a decision + write, deciding again (bounded) when another replica changed its inputs. */
+export async function withRetry<T>(what: string, f: () => Promise<T>, attempts = 8): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await f();
+    } catch (e) {
+      if (!(e instanceof StaleViewError) || i >= attempts) {
+        if (e instanceof StaleViewError)
+          throw unavailable(`${what}: still contended after ${attempts} attempts, try again`);
+        throw e;
+      }
+      // The view catches up through the monitor; give it a moment, longer each time.
+      await new Promise((r) => setTimeout(r, 2 * i + Math.random() * 5 * i));
+    }
+  }
+}
+
+/** Neutron's answer for any error a route throws. */
+export function sendError(reply: FastifyReply, e: unknown): FastifyReply {
+  let err: NeutronError;
+  if (isNeutronError(e)) err = e;
+  else if (e instanceof NotConnectedError || e instanceof ConnectionClosedError) {
+    err = unavailable(`OVN Northbound is unreachable: ${e.message}`);
+  } else if ((e as { validation?: unknown }).validation) {
+    err = httpBadRequest(`Invalid input: ${(e as Error).message}`);
+  } else if ((e as { statusCode?: number }).statusCode === 400) {
+    err = httpBadRequest((e as Error).message);
+  } else {
+    reply.log.error({ err: e }, "unexpected error");
+    err = new NeutronError(
+      500,
+      "HTTPInternalServerError",
+      "Request Failed: internal server error while processing your request.",
+    );
+  }
+  return reply.code(err.status).send(err.toBody());
+}
+
+/** A list request: visible items, Neutron's query semantics, the `<collection>` body. */
+export function listResponse(
+  req: FastifyRequest,
+  collection: string,
+  items: readonly Resource[],
+  spec: ListSpec,
+): Record<string, unknown> {
+  const q = parseListQuery(req.query as QueryInput, spec);
+  const base = `${req.protocol}://${req.headers.host ?? "localhost"}${req.url.split("?")[0]}`;
+  return listBody(collection, applyListQuery(items, q, { collection, baseUrl: base }));
+}
+
+/** `?fields=` on a show request. */
+export function projectFields(req: FastifyRequest, item: Resource): Record<string, unknown> {
+  const raw = (req.query as Record<string, string | string[] | undefined>).fields;
+  if (raw === undefined) return item;
+  const wanted = new Set(Array.isArray(raw) ? raw : [raw]);
+  return Object.fromEntries(Object.entries(item).filter(([k]) => wanted.has(k)));
+}
+
+export function attributesOf(sample: Resource): ReadonlySet<string> {
+  return new Set(Object.keys(sample));
+}
