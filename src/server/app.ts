@@ -12,6 +12,8 @@ import { keystonePlugin } from "./keystone/routes.js";
 import { isoNow, type NeutronContext } from "./neutron/context.js";
 import { extensionRoutes, neutronVersion } from "./neutron/extensions.js";
 import { networkRoutes } from "./neutron/networks.js";
+import { PortCreator, portRoutes } from "./neutron/ports.js";
+import { subnetRoutes } from "./neutron/subnets.js";
 
 export interface ServerOptions {
   config: ServerConfig;
@@ -47,6 +49,7 @@ export async function startNetworkService(opts: ServerOptions): Promise<NetworkS
       config: opts.config,
       now: isoNow,
       viewWaitMs: 5000,
+      allocators: new Map(),
     };
     const app = fastify({ logger: opts.logger ?? false, bodyLimit: 1024 * 1024 });
     await app.register(keystonePlugin, {
@@ -56,6 +59,8 @@ export async function startNetworkService(opts: ServerOptions): Promise<NetworkS
     });
     extensionRoutes(app, ctx);
     networkRoutes(app, ctx);
+    subnetRoutes(app, ctx);
+    portRoutes(app, ctx, new PortCreator(ctx));
     return {
       app,
       client,

@@ -13,6 +13,7 @@ import type { ServerConfig } from "../config.js";
 import { KeystoneError } from "../keystone/errors.js";
 import type { Authenticator, Identity } from "../keystone/identity.js";
 import { httpBadRequest, isNeutronError, NeutronError, unavailable } from "./errors.js";
+import type { SubnetAllocator } from "./ipam.js";
 import { applyListQuery, type ListSpec, listBody, parseListQuery, type QueryInput } from "./query.js";
 import type { Resource } from "./render.js";
 
@@ -25,6 +26,8 @@ export interface NeutronContext {
   now: () => string;
   /** How long to wait for this server's own write to show in its view (ms). */
   viewWaitMs: number;
+  /** Per subnet (id/revision), the address allocator: its cursor is only a hint. */
+  allocators: Map<string, SubnetAllocator>;
 }
 
 export function isoNow(): string {

@@ -1,0 +1,560 @@
+// /v2.0/ports: list, show, create (single and bulk), update, delete, with the seed's
+// binding:profile {parent_name, tag} for container ports.
+//
+// Creating ports is the hot path, so concurrent creations share NB transactions: requests
+// arriving while a batch is being written wait for the next one; each batch decides
+// addresses, MACs and (parent, tag) pairs for all of its requests on the current view
+// (reserving them so the batch never hands out one twice) and writes them in one
+// transaction guarded on every network and parent it touches. When another replica changed
+// one of those first, the batch decides again on a fresher view. A request that is invalid
+// fails alone; a batch the server refuses is split so each request gets its own answer.
+
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { PortFields, SubnetFields } from "../../ovn/neutron-rows.js";
+import {
+  createPorts,
+  deletePort,
+  type PortWrite,
+  StaleViewError,
+  updatePort,
+} from "../../ovn/neutron-writes.js";
+import { TransactionError } from "../../ovsdb/transaction.js";
+import type { Identity } from "../keystone/identity.js";
+import { assertMayWritePort, canSeePort, projectFor } from "../policy.js";
+import {
+  identityOf,
+  listResponse,
+  type NeutronContext,
+  newId,
+  projectFields,
+  sendError,
+  withRetry,
+} from "./context.js";
+import {
+  badRequest,
+  conflict,
+  forbidden,
+  invalidInput,
+  ipAddressAlreadyAllocated,
+  ipAddressGenerationFailure,
+  macAddressInUse,
+  notFound,
+  unavailable,
+} from "./errors.js";
+import { bool, oneOrMany, readBody, str } from "./input.js";
+import { canonicalIp, ipInCidr } from "./ipam.js";
+import { allocateMac, canonicalMac, parseMacPrefix } from "./macs.js";
+import { visibleNetwork } from "./networks.js";
+import type { ListSpec } from "./query.js";
+import { renderPort } from "./render.js";
+import { allocatorOf } from "./subnets.js";
+
+const SPEC: ListSpec = {
+  attributes: new Set([
+    "id",
+    "name",
+    "description",
+    "network_id",
+    "project_id",
+    "tenant_id",
+    "mac_address",
+    "fixed_ips",
+    "device_id",
+    "device_owner",
+    "admin_state_up",
+    "status",
+    "port_security_enabled",
+    "revision_number",
+    "tags",
+    "binding:host_id",
+    "binding:vnic_type",
+    "security_groups",
+  ]),
+  types: { admin_state_up: "boolean", port_security_enabled: "boolean", revision_number: "integer" },
+};
+const CREATE_KEYS = new Set([
+  "network_id",
+  "name",
+  "description",
+  "mac_address",
+  "fixed_ips",
+  "device_id",
+  "device_owner",
+  "admin_state_up",
+  "port_security_enabled",
+  "binding:profile",
+  "binding:host_id",
+  "binding:vnic_type",
+  "project_id",
+  "tenant_id",
+  "security_groups",
+]);
+const UPDATE_KEYS = new Set([
+  "name",
+  "description",
+  "device_id",
+  "device_owner",
+  "admin_state_up",
+  "port_security_enabled",
+  "binding:profile",
+  "binding:host_id",
+]);
+
+/** Addresses, MACs and tags handed out by the batch being decided, not yet in the view. */
+class Reservations {
+  readonly ips = new Map<string, Set<string>>();
+  readonly macs = new Map<string, Set<string>>();
+  readonly tags = new Map<string, Set<number>>();
+  of<K, V>(m: Map<K, Set<V>>, k: K): Set<V> {
+    let s = m.get(k);
+    if (!s) {
+      s = new Set();
+      m.set(k, s);
+    }
+    return s;
+  }
+}
+
+const EMPTY = new Set<string>();
+
+function profileOf(o: Record<string, unknown>): { parent: string | null; tag: number | null } | undefined {
+  const p = o["binding:profile"];
+  if (p === undefined) return undefined;
+  if (p === null) return { parent: null, tag: null };
+  if (typeof p !== "object" || Array.isArray(p))
+    throw badRequest("port", "binding:profile must be an object");
+  const x = p as Record<string, unknown>;
+  const keys = Object.keys(x);
+  if (keys.length === 0) return { parent: null, tag: null };
+  const hasParent = "parent_name" in x;
+  const hasTag = "tag" in x;
+  if (!hasParent || !hasTag) {
+    throw invalidInput(
+      "binding:profile of a container port needs both parent_name (the VM's port id) and tag (a VLAN 1..4095)",
+    );
+  }
+  for (const k of keys) {
+    if (k !== "parent_name" && k !== "tag")
+      throw invalidInput(`binding:profile key ${k} is not supported (only parent_name and tag)`);
+  }
+  if (typeof x.parent_name !== "string" || x.parent_name === "")
+    throw invalidInput("binding:profile parent_name must be a port id");
+  const tag = x.tag;
+  if (typeof tag !== "number" || !Number.isInteger(tag) || tag < 1 || tag > 4095) {
+    throw invalidInput(
+      `binding:profile tag ${JSON.stringify(tag)} is not a VLAN: use an integer 1..4095${tag === 0 ? " (0 means untagged, which would put the container on its parent's network)" : ""}`,
+    );
+  }
+  return { parent: x.parent_name, tag };
+}
+
+/** The parent rules: exists, same project (admin: any), not itself a child, (parent, tag) free. */
+function checkParent(
+  ctx: NeutronContext,
+  who: Identity,
+  projectId: string,
+  parent: string,
+  tag: number,
+  self: string | null,
+  res: Reservations,
+): void {
+  const p = ctx.view.ports.get(parent);
+  const fields = p ? ctx.view.portFields(parent) : undefined;
+  if (!fields) throw invalidInput(`binding:profile parent_name ${parent} is not an existing port`);
+  if (!who.isAdmin && fields.project_id !== who.project.id)
+    throw forbidden("create_port", ["binding:profile"]);
+  if (fields.project_id !== projectId && !who.isAdmin) throw forbidden("create_port", ["binding:profile"]);
+  if (fields.parent_name)
+    throw invalidInput(
+      `port ${parent} is itself a container port (child of ${fields.parent_name}) and cannot be a parent`,
+    );
+  if (self !== null && (ctx.view.children.get(self)?.size ?? 0) > 0) {
+    throw invalidInput(`port ${self} has container ports of its own and cannot become a child`);
+  }
+  const holder = ctx.view.children.get(parent)?.get(tag);
+  if ((holder && holder !== self) || res.of(res.tags, parent).has(tag)) {
+    throw conflict(
+      "VlanTagInUse",
+      `VLAN ${tag} under parent port ${parent} is already used by port ${holder ?? "(being created)"}`,
+    );
+  }
+}
+
+function subnetsOfNetwork(ctx: NeutronContext, networkId: string): SubnetFields[] {
+  const ids = ctx.view.networks.get(networkId)?.subnetIds ?? new Set<string>();
+  return [...ids]
+    .flatMap((id) => ctx.view.subnets.get(id)?.subnet ?? [])
+    .sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id));
+}
+
+/** fixed_ips as requested, or one address from the first subnet of each IP version. */
+function chooseIps(
+  ctx: NeutronContext,
+  networkId: string,
+  requested: unknown,
+  res: Reservations,
+  deviceOwner: string,
+): Array<{ subnet_id: string; ip_address: string }> {
+  const subnets = subnetsOfNetwork(ctx, networkId);
+  const used = ctx.view.usedIps.get(networkId) ?? EMPTY;
+  const reserved = res.of(res.ips, networkId);
+  const take = (s: SubnetFields, ip?: string) => {
+    const a = allocatorOf(ctx, s);
+    let addr: string | undefined;
+    if (ip === undefined) {
+      addr = a.allocate(used, reserved);
+      if (!addr) throw ipAddressGenerationFailure(networkId);
+    } else {
+      addr = canonicalIp(ip, "fixed_ips");
+      const c = a.check(addr, used, { reserved, deviceOwner });
+      if (c === "in-use") throw ipAddressAlreadyAllocated(addr, s.id);
+      if (c === "gateway" || (addr === s.gateway_ip && deviceOwner === ""))
+        throw ipAddressAlreadyAllocated(addr, s.id);
+      if (c !== "ok")
+        throw invalidInput(`IP address ${addr} is not a valid IP for the specified subnet (${c})`);
+    }
+    reserved.add(addr);
+    return { subnet_id: s.id, ip_address: addr };
+  };
+  if (requested === undefined) {
+    const out: Array<{ subnet_id: string; ip_address: string }> = [];
+    for (const v of [4, 6] as const) {
+      const s = subnets.find((x) => x.ip_version === v);
+      if (s) out.push(take(s));
+    }
+    return out;
+  }
+  if (!Array.isArray(requested))
+    throw badRequest("port", "fixed_ips must be a list of {subnet_id, ip_address}");
+  return requested.map((r) => {
+    const x = (r ?? {}) as { subnet_id?: unknown; ip_address?: unknown };
+    if (x.subnet_id !== undefined && typeof x.subnet_id !== "string")
+      throw badRequest("port", "fixed_ips subnet_id must be a string");
+    if (x.ip_address !== undefined && typeof x.ip_address !== "string")
+      throw badRequest("port", "fixed_ips ip_address must be a string");
+    let s: SubnetFields | undefined;
+    if (x.subnet_id !== undefined) {
+      s = subnets.find((y) => y.id === x.subnet_id);
+      if (!s)
+        throw invalidInput(
+          `Failed to create port on network ${networkId}, because fixed_ips included invalid subnet ${x.subnet_id}`,
+        );
+    } else if (x.ip_address !== undefined) {
+      const ip = canonicalIp(x.ip_address, "fixed_ips");
+      s = subnets.find((y) => ipInCidr(ip, y.cidr));
+      if (!s) throw invalidInput(`IP address ${ip} is not in any subnet of network ${networkId}`);
+    } else throw badRequest("port", "each fixed_ips entry needs a subnet_id or an ip_address");
+    return take(s, x.ip_address as string | undefined);
+  });
+}
+
+function chooseMac(
+  ctx: NeutronContext,
+  networkId: string,
+  requested: string | undefined,
+  res: Reservations,
+): string {
+  const used = ctx.view.usedMacs.get(networkId) ?? EMPTY;
+  const reserved = res.of(res.macs, networkId);
+  let mac: string | undefined;
+  if (requested !== undefined) {
+    mac = canonicalMac(requested);
+    if (used.has(mac) || reserved.has(mac)) throw macAddressInUse(networkId, mac);
+  } else {
+    mac = allocateMac(
+      parseMacPrefix(ctx.config.mac_prefix),
+      used.size + reserved.size === 0 ? used : new Set([...reserved, ...used]),
+    );
+    if (!mac)
+      throw unavailable(
+        `Unable to generate unique mac on network ${networkId}.`,
+        "MacAddressGenerationFailure",
+      );
+  }
+  reserved.add(mac);
+  return mac;
+}
+
+function dhcpFor(ctx: NeutronContext, fixed: PortFields["fixed_ips"]): { dhcpv4?: string; dhcpv6?: string } {
+  const out: { dhcpv4?: string; dhcpv6?: string } = {};
+  for (const f of fixed) {
+    const s = ctx.view.subnets.get(f.subnet_id);
+    if (!s?.subnet.enable_dhcp) continue;
+    if (s.subnet.ip_version === 4) out.dhcpv4 ??= s.dhcpUuid;
+    else out.dhcpv6 ??= s.dhcpUuid;
+  }
+  return out;
+}
+
+/** Everything about one new port, decided on the current view plus the batch's reservations. */
+function decide(
+  ctx: NeutronContext,
+  who: Identity,
+  o: Record<string, unknown>,
+  res: Reservations,
+): PortWrite {
+  for (const k of Object.keys(o))
+    if (!CREATE_KEYS.has(k)) throw badRequest("port", `Unrecognized attribute(s) '${k}'`);
+  const networkId = str(o, "network_id");
+  if (!networkId) throw badRequest("port", "network_id is required");
+  const sg = o.security_groups;
+  if (sg !== undefined && !(Array.isArray(sg) && sg.length === 0)) {
+    throw badRequest(
+      "port",
+      "security groups are not supported; pass none (port_security_enabled still filters by address)",
+    );
+  }
+  const vnic = o["binding:vnic_type"];
+  if (vnic !== undefined && vnic !== "normal")
+    throw badRequest("port", `binding:vnic_type ${String(vnic)} is not supported (only normal)`);
+  const net = visibleNetwork(ctx, who, networkId);
+  const project = projectFor(who, str(o, "project_id") ?? str(o, "tenant_id"), "create_port");
+  if (!who.isAdmin && net.project_id !== project && !net.shared) throw notFound("network", networkId);
+  const profile = profileOf(o) ?? { parent: null, tag: null };
+  if (who.vmScope && profile.parent !== who.vmScope.parentPortId) {
+    throw forbidden("create_port", ["binding:profile"]);
+  }
+  assertMayWritePort(who, { parent_name: profile.parent, project_id: project }, "create_port");
+  if (profile.parent !== null && profile.tag !== null)
+    checkParent(ctx, who, project, profile.parent, profile.tag, null, res);
+  const deviceOwner = str(o, "device_owner") ?? "";
+  const fixed = chooseIps(ctx, net.id, o.fixed_ips, res, deviceOwner);
+  const mac = chooseMac(ctx, net.id, str(o, "mac_address"), res);
+  if (profile.parent !== null && profile.tag !== null) res.of(res.tags, profile.parent).add(profile.tag);
+  const t = ctx.now();
+  const port: PortFields = {
+    id: newId(),
+    network_id: net.id,
+    project_id: project,
+    name: str(o, "name") ?? "",
+    description: str(o, "description") ?? "",
+    mac_address: mac,
+    fixed_ips: fixed,
+    device_id: str(o, "device_id") ?? "",
+    device_owner: deviceOwner,
+    admin_state_up: bool(o, "admin_state_up") ?? true,
+    port_security_enabled: bool(o, "port_security_enabled") ?? true,
+    parent_name: profile.parent,
+    tag: profile.tag,
+    revision_number: 1,
+    created_at: t,
+    updated_at: t,
+  };
+  return { port, ...dhcpFor(ctx, fixed) };
+}
+
+interface Pending {
+  who: Identity;
+  body: Record<string, unknown>;
+  resolve: (p: PortFields) => void;
+  reject: (e: unknown) => void;
+}
+
+/** Group creation of ports: one NB transaction per batch of concurrent requests. */
+export class PortCreator {
+  private readonly queue: Pending[] = [];
+  private running = false;
+  /** Batches written, for tests and metrics. */
+  batches = 0;
+
+  constructor(
+    private readonly ctx: NeutronContext,
+    private readonly maxBatch = 256,
+  ) {}
+
+  create(who: Identity, body: Record<string, unknown>): Promise<PortFields> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ who, body, resolve, reject });
+      if (!this.running) {
+        this.running = true;
+        setImmediate(() => void this.drain());
+      }
+    });
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0) await this.write(this.queue.splice(0, this.maxBatch));
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async write(batch: Pending[], attempts = 8): Promise<void> {
+    const { ctx } = this;
+    let todo = batch;
+    for (let attempt = 1; attempt <= attempts && todo.length > 0; attempt++) {
+      const res = new Reservations();
+      const decided: Array<{ p: Pending; w: PortWrite }> = [];
+      for (const p of todo) {
+        try {
+          decided.push({ p, w: decide(ctx, p.who, p.body, res) });
+        } catch (e) {
+          p.reject(e);
+        }
+      }
+      if (decided.length === 0) return;
+      try {
+        this.batches++;
+        await createPorts(
+          ctx.nb,
+          ctx.view,
+          decided.map((d) => d.w),
+        );
+      } catch (e) {
+        if (e instanceof StaleViewError) {
+          todo = decided.map((d) => d.p);
+          await new Promise((r) => setTimeout(r, 2 * attempt + Math.random() * 5 * attempt));
+          continue;
+        }
+        if (e instanceof TransactionError && decided.length > 1) {
+          for (const d of decided) await this.write([d.p], attempts);
+          return;
+        }
+        for (const d of decided) d.p.reject(e);
+        return;
+      }
+      try {
+        await ctx.view.until(
+          () => decided.every((d) => ctx.view.ports.has(d.w.port.id)),
+          ctx.viewWaitMs,
+          "new ports",
+        );
+      } catch (e) {
+        for (const d of decided) d.p.reject(e);
+        return;
+      }
+      for (const d of decided) d.p.resolve(d.w.port);
+      return;
+    }
+    for (const p of todo)
+      p.reject(unavailable("creating port: still contended after several attempts, try again"));
+  }
+}
+
+function visiblePort(ctx: NeutronContext, who: Identity, id: string): PortFields {
+  const p = ctx.view.portFields(id);
+  if (!p || !canSeePort(who, p)) throw notFound("port", id);
+  return p;
+}
+
+const upOf = (ctx: NeutronContext, id: string) => ctx.view.ports.get(id)?.up === true;
+
+export function portRoutes(app: FastifyInstance, ctx: NeutronContext, creator: PortCreator): void {
+  app.get("/v2.0/ports", async (req, reply) => {
+    try {
+      const who = identityOf(ctx, req);
+      const items = [];
+      for (const id of ctx.view.ports.keys()) {
+        const p = ctx.view.portFields(id);
+        if (p && canSeePort(who, p)) items.push(renderPort(p, upOf(ctx, id)));
+      }
+      return listResponse(req, "ports", items, SPEC);
+    } catch (e) {
+      return sendError(reply, e);
+    }
+  });
+
+  app.get("/v2.0/ports/:id", async (req: FastifyRequest<{ Params: { id: string } }>, reply) => {
+    try {
+      const who = identityOf(ctx, req);
+      const p = visiblePort(ctx, who, req.params.id);
+      return { port: projectFields(req, renderPort(p, upOf(ctx, p.id))) };
+    } catch (e) {
+      return sendError(reply, e);
+    }
+  });
+
+  app.post("/v2.0/ports", async (req, reply) => {
+    try {
+      const who = identityOf(ctx, req);
+      const { items, bulk } = oneOrMany(readBody(req), "port", "ports");
+      if (bulk) {
+        // A bulk request is all or nothing: decide all, write all in one transaction.
+        const ports = await withRetry("creating ports", async () => {
+          const res = new Reservations();
+          const writes = items.map((o) => decide(ctx, who, o, res));
+          await createPorts(ctx.nb, ctx.view, writes);
+          return writes.map((w) => w.port);
+        });
+        await ctx.view.until(() => ports.every((p) => ctx.view.ports.has(p.id)), ctx.viewWaitMs, "new ports");
+        return reply.code(201).send({ ports: ports.map((p) => renderPort(p, upOf(ctx, p.id))) });
+      }
+      const p = await creator.create(who, items[0] as Record<string, unknown>);
+      return reply.code(201).send({ port: renderPort(p, upOf(ctx, p.id)) });
+    } catch (e) {
+      return sendError(reply, e);
+    }
+  });
+
+  app.put("/v2.0/ports/:id", async (req: FastifyRequest<{ Params: { id: string } }>, reply) => {
+    try {
+      const who = identityOf(ctx, req);
+      const patch = readBody(req).port as Record<string, unknown> | undefined;
+      if (!patch || typeof patch !== "object") throw badRequest("port", "Resource body required");
+      for (const k of Object.keys(patch)) {
+        if (!UPDATE_KEYS.has(k))
+          throw badRequest(
+            "port",
+            `Cannot update attribute ${k} (supported: ${[...UPDATE_KEYS].join(", ")})`,
+          );
+      }
+      const next = await withRetry("updating port", async () => {
+        const cur = visiblePort(ctx, who, req.params.id);
+        assertMayWritePort(who, cur, "update_port");
+        const profile = profileOf(patch);
+        const parent = profile ? profile.parent : cur.parent_name;
+        const tag = profile ? profile.tag : cur.tag;
+        if (who.vmScope && parent !== who.vmScope.parentPortId)
+          throw forbidden("update_port", ["binding:profile"]);
+        if (profile && parent !== null && tag !== null)
+          checkParent(ctx, who, cur.project_id, parent, tag, cur.id, new Reservations());
+        const p: PortFields = {
+          ...cur,
+          name: str(patch, "name") ?? cur.name,
+          description: str(patch, "description") ?? cur.description,
+          device_id: str(patch, "device_id") ?? cur.device_id,
+          device_owner: str(patch, "device_owner") ?? cur.device_owner,
+          admin_state_up: bool(patch, "admin_state_up") ?? cur.admin_state_up,
+          port_security_enabled: bool(patch, "port_security_enabled") ?? cur.port_security_enabled,
+          parent_name: parent,
+          tag,
+          revision_number: cur.revision_number + 1,
+          updated_at: ctx.now(),
+        };
+        await updatePort(ctx.nb, ctx.view, { port: p, ...dhcpFor(ctx, p.fixed_ips) }, cur.parent_name);
+        return p;
+      });
+      await ctx.view.until(
+        () => ctx.view.portFields(next.id)?.revision_number === next.revision_number,
+        ctx.viewWaitMs,
+        "updated port",
+      );
+      return { port: renderPort(next, upOf(ctx, next.id)) };
+    } catch (e) {
+      return sendError(reply, e);
+    }
+  });
+
+  app.delete("/v2.0/ports/:id", async (req: FastifyRequest<{ Params: { id: string } }>, reply) => {
+    try {
+      const who = identityOf(ctx, req);
+      await withRetry("deleting port", async () => {
+        const cur = visiblePort(ctx, who, req.params.id);
+        assertMayWritePort(who, cur, "delete_port");
+        const kids = [...(ctx.view.children.get(cur.id)?.values() ?? [])];
+        if (kids.length > 0) {
+          throw conflict(
+            "PortHasChildren",
+            `Port ${cur.id} is the parent of container port(s) ${kids.sort().join(", ")}; delete them first`,
+          );
+        }
+        await deletePort(ctx.nb, ctx.view, cur.id);
+      });
+      await ctx.view.until(() => !ctx.view.ports.has(req.params.id), ctx.viewWaitMs, "deleted port");
+      return reply.code(204).send();
+    } catch (e) {
+      return sendError(reply, e);
+    }
+  });
+}
