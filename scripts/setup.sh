@@ -12,6 +12,7 @@ PACKAGES=(
   ovn-host            # ovn-controller
   iproute2 ethtool    # namespaces, veths, offload settings
   python3-openvswitch # the Python OVSDB library, baseline of bench/ovsdb
+  python3-openstackclient # the standard OpenStack CLI, used to test API compatibility
 )
 
 missing=()
