@@ -36,7 +36,14 @@ export function isoNow(): string {
 
 export const newId = (): string => randomUUID();
 
+/**
+ * The caller, authenticated; and the guarantee that NB is reachable: while it is not, every
+ * request fails at once with 503 rather than answering from a view that may be stale.
+ */
 export function identityOf(ctx: NeutronContext, req: FastifyRequest): Identity {
+  if (!ctx.nb.client.connected) {
+    throw unavailable("OVN Northbound is unreachable; the request was not processed, retry later");
+  }
   try {
     return ctx.auth.authenticate(req);
   } catch (e) {
