@@ -27,16 +27,12 @@ export function addServerCommands(program: Command): void {
         }
       }
       const { startNetworkService } = await import("../server/app.js");
-      const svc = await startNetworkService({ config, nb: o.nb, logger: { level: o.logLevel } });
+      const { installGracefulShutdown } = await import("../server/ops/index.js");
+      const svc = await startNetworkService({ config, nb: o.nb, logLevel: o.logLevel });
+      // SIGTERM/SIGINT: stop accepting, let in-flight requests finish, then close NB and exit.
+      installGracefulShutdown(svc.app, { timeoutMs: 15_000, onClose: () => svc.closeNb() });
       const addr = await svc.app.listen({ host: config.listen.host, port: config.listen.port });
       svc.app.log.info({ nb: o.nb, listen: addr }, "ovn-docker server ready");
-      await new Promise<void>((resolve) => {
-        const stop = () => resolve();
-        process.once("SIGTERM", stop);
-        process.once("SIGINT", stop);
-      });
-      // In-flight requests finish before the NB connection closes.
-      await svc.close();
     });
 
   server

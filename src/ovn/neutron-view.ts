@@ -6,7 +6,12 @@
 
 import { MonitorCache } from "../ovsdb/cache.js";
 import type { Database } from "../ovsdb/database.js";
-import type { DHCPOptions, LogicalSwitch, LogicalSwitchPort, NbTables } from "../ovsdb/schemas/ovn-nb.generated.js";
+import type {
+  DHCPOptions,
+  LogicalSwitch,
+  LogicalSwitchPort,
+  NbTables,
+} from "../ovsdb/schemas/ovn-nb.generated.js";
 import {
   dhcpOptionsToSubnet,
   type NetworkFields,
@@ -18,6 +23,7 @@ import {
   switchPortToPort,
   switchToNetwork,
 } from "./neutron-rows.js";
+import { trunkIdOfParentRow, trunkIdOfSubportRow } from "./trunk-rows.js";
 
 export interface NetworkEntry {
   network: NetworkFields;
@@ -50,14 +56,21 @@ export class NeutronView {
   readonly usedMacs = new Map<string, Set<string>>();
   /** parent port id -> tag -> child port id */
   readonly children = new Map<string, Map<number, string>>();
+  /** trunk id -> its parent port id (the port whose external_ids hold the trunk; see trunk-rows.ts) */
+  readonly trunks = new Map<string, string>();
+  /** trunk id -> ids of the ports marked as its subports */
+  readonly trunkSubports = new Map<string, Set<string>>();
   private readonly switchByUuid = new Map<string, string>();
 
   private constructor(readonly cache: MonitorCache<NbTables>) {
     cache.on("reset", () => this.clear());
     cache.on("change", (table, uuid, old, row) => {
-      if (table === "Logical_Switch") this.onSwitch(uuid, old as LogicalSwitch | undefined, row as LogicalSwitch | undefined);
-      else if (table === "Logical_Switch_Port") this.onPort(old as LogicalSwitchPort | undefined, row as LogicalSwitchPort | undefined);
-      else if (table === "DHCP_Options") this.onDhcp(uuid, old as DHCPOptions | undefined, row as DHCPOptions | undefined);
+      if (table === "Logical_Switch")
+        this.onSwitch(uuid, old as LogicalSwitch | undefined, row as LogicalSwitch | undefined);
+      else if (table === "Logical_Switch_Port")
+        this.onPort(old as LogicalSwitchPort | undefined, row as LogicalSwitchPort | undefined);
+      else if (table === "DHCP_Options")
+        this.onDhcp(uuid, old as DHCPOptions | undefined, row as DHCPOptions | undefined);
     });
   }
 
@@ -82,7 +95,17 @@ export class NeutronView {
     const requests = {
       Logical_Switch: { columns: ["name", "external_ids", "ports"] },
       Logical_Switch_Port: {
-        columns: ["name", "addresses", "port_security", "parent_name", "tag", "enabled", "up", "options", "external_ids"],
+        columns: [
+          "name",
+          "addresses",
+          "port_security",
+          "parent_name",
+          "tag",
+          "enabled",
+          "up",
+          "options",
+          "external_ids",
+        ],
       },
       DHCP_Options: { columns: ["cidr", "external_ids", "options"] },
     };
@@ -97,6 +120,22 @@ export class NeutronView {
     const net = this.networks.get(networkIdOf(p.row.external_ids["neutron:network_name"] ?? "") ?? "");
     const subnets = net ? [...net.subnetIds].flatMap((s) => this.subnets.get(s)?.subnet ?? []) : [];
     return switchPortToPort(p.row, subnets);
+  }
+
+  /**
+   * Resolves at the next applied update, or after timeoutMs: what to wait for after a guard
+   * failed, since that means another writer changed NB and the view is about to learn it.
+   */
+  nextUpdate(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.cache.off("updated", done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.cache.on("updated", done);
+    });
   }
 
   /** Resolves when `pred` holds (checked after every applied update), or rejects after timeoutMs. */
@@ -124,6 +163,8 @@ export class NeutronView {
     this.usedIps.clear();
     this.usedMacs.clear();
     this.children.clear();
+    this.trunks.clear();
+    this.trunkSubports.clear();
     this.switchByUuid.clear();
   }
 
@@ -156,7 +197,8 @@ export class NeutronView {
 
   private portsOf(networkId: string): Set<string> {
     const out = new Set<string>();
-    for (const [id, p] of this.ports) if (p.row.external_ids["neutron:network_name"] === `neutron-${networkId}`) out.add(id);
+    for (const [id, p] of this.ports)
+      if (p.row.external_ids["neutron:network_name"] === `neutron-${networkId}`) out.add(id);
     return out;
   }
 
@@ -200,6 +242,10 @@ export class NeutronView {
       m.set(row.tag, row.name);
       this.children.set(row.parent_name, m);
     }
+    const trunkId = trunkIdOfParentRow(row);
+    if (trunkId) this.trunks.set(trunkId, row.name);
+    const memberOf = trunkIdOfSubportRow(row);
+    if (memberOf) getOrCreate(this.trunkSubports, memberOf).add(row.name);
   }
 
   private forgetPort(row: LogicalSwitchPort): void {
@@ -217,6 +263,14 @@ export class NeutronView {
       const m = this.children.get(row.parent_name);
       if (m?.get(row.tag) === row.name) m.delete(row.tag);
       if (m && m.size === 0) this.children.delete(row.parent_name);
+    }
+    const trunkId = trunkIdOfParentRow(row);
+    if (trunkId && this.trunks.get(trunkId) === row.name) this.trunks.delete(trunkId);
+    const memberOf = trunkIdOfSubportRow(row);
+    const members = memberOf ? this.trunkSubports.get(memberOf) : undefined;
+    if (memberOf && members) {
+      members.delete(row.name);
+      if (members.size === 0) this.trunkSubports.delete(memberOf);
     }
   }
 }

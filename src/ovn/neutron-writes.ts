@@ -21,6 +21,13 @@ import {
   subnetToDhcpOptions,
 } from "./neutron-rows.js";
 import type { NeutronView } from "./neutron-view.js";
+import {
+  TRUNK_ID_KEY,
+  type TrunkFields,
+  trunkKeysOf,
+  trunkToExternalIds,
+  withoutTrunkKeys,
+} from "./trunk-rows.js";
 
 export const GEN_KEY = `${KEY_PREFIX}gen`;
 
@@ -77,7 +84,14 @@ export async function deleteNetwork(nb: Nb, view: NeutronView, id: string): Prom
   if (!e) return;
   const tx = nb.transaction();
   const where = [["_uuid", "==", e.switchUuid]] as const;
-  tx.wait("Logical_Switch", where, ["external_ids", "ports"], "==", [{ external_ids: e.externalIds, ports: [] }], 0);
+  tx.wait(
+    "Logical_Switch",
+    where,
+    ["external_ids", "ports"],
+    "==",
+    [{ external_ids: e.externalIds, ports: [] }],
+    0,
+  );
   for (const s of e.subnetIds) {
     const sub = view.subnets.get(s);
     if (sub) tx.delete("DHCP_Options", [["_uuid", "==", sub.dhcpUuid]]);
@@ -86,7 +100,12 @@ export async function deleteNetwork(nb: Nb, view: NeutronView, id: string): Prom
   await run(tx, `deleting network ${id}`);
 }
 
-export async function createSubnet(nb: Nb, view: NeutronView, s: SubnetFields, serverMac: string): Promise<void> {
+export async function createSubnet(
+  nb: Nb,
+  view: NeutronView,
+  s: SubnetFields,
+  serverMac: string,
+): Promise<void> {
   const e = view.networks.get(s.network_id);
   if (!e) throw new StaleViewError(`network ${s.network_id} is gone`);
   const tx = nb.transaction();
@@ -95,14 +114,22 @@ export async function createSubnet(nb: Nb, view: NeutronView, s: SubnetFields, s
   await run(tx, `creating subnet ${s.id}`);
 }
 
-export async function updateSubnet(nb: Nb, view: NeutronView, s: SubnetFields, serverMac: string): Promise<void> {
+export async function updateSubnet(
+  nb: Nb,
+  view: NeutronView,
+  s: SubnetFields,
+  serverMac: string,
+): Promise<void> {
   const e = view.networks.get(s.network_id);
   const sub = view.subnets.get(s.id);
   if (!e || !sub) throw new StaleViewError(`subnet ${s.id} is gone`);
   const tx = nb.transaction();
   guardAndBump(tx, "Logical_Switch", e.switchUuid, e.externalIds);
   const row = subnetToDhcpOptions(s, e.network.mtu, serverMac);
-  tx.update("DHCP_Options", [["_uuid", "==", sub.dhcpUuid]], { external_ids: row.external_ids, options: row.options });
+  tx.update("DHCP_Options", [["_uuid", "==", sub.dhcpUuid]], {
+    external_ids: row.external_ids,
+    options: row.options,
+  });
   await run(tx, `updating subnet ${s.id}`);
 }
 
@@ -137,10 +164,12 @@ export async function createPorts(nb: Nb, view: NeutronView, writes: readonly Po
     const p = w.port;
     const e = view.networks.get(p.network_id);
     if (!e) throw new StaleViewError(`network ${p.network_id} is gone`);
-    const subnets = new Map([...e.subnetIds].flatMap((s) => {
-      const x = view.subnets.get(s);
-      return x ? [[s, x.subnet] as const] : [];
-    }));
+    const subnets = new Map(
+      [...e.subnetIds].flatMap((s) => {
+        const x = view.subnets.get(s);
+        return x ? [[s, x.subnet] as const] : [];
+      }),
+    );
     const row = portToSwitchPort(p, subnets);
     const name = tx.insert("Logical_Switch_Port", {
       ...row,
@@ -167,22 +196,38 @@ export async function createPorts(nb: Nb, view: NeutronView, writes: readonly Po
 }
 
 /** Rewrites a port's row (name, addresses, admin state, security, binding) under the same guards. */
-export async function updatePort(nb: Nb, view: NeutronView, w: PortWrite, oldParent: string | null): Promise<void> {
+export async function updatePort(
+  nb: Nb,
+  view: NeutronView,
+  w: PortWrite,
+  oldParent: string | null,
+): Promise<void> {
   const p = w.port;
   const cur = view.ports.get(p.id);
   const e = view.networks.get(p.network_id);
   if (!cur || !e) throw new StaleViewError(`port ${p.id} is gone`);
-  const subnets = new Map([...e.subnetIds].flatMap((s) => {
-    const x = view.subnets.get(s);
-    return x ? [[s, x.subnet] as const] : [];
-  }));
+  const subnets = new Map(
+    [...e.subnetIds].flatMap((s) => {
+      const x = view.subnets.get(s);
+      return x ? [[s, x.subnet] as const] : [];
+    }),
+  );
   const row = portToSwitchPort(p, subnets);
   const tx = nb.transaction();
   guardAndBump(tx, "Logical_Switch", e.switchUuid, e.externalIds);
   // The port's own row is guarded too: a concurrent update of it makes this one stale.
-  tx.wait("Logical_Switch_Port", [["_uuid", "==", cur.lspUuid]], ["external_ids"], "==", [{ external_ids: cur.row.external_ids }], 0);
+  tx.wait(
+    "Logical_Switch_Port",
+    [["_uuid", "==", cur.lspUuid]],
+    ["external_ids"],
+    "==",
+    [{ external_ids: cur.row.external_ids }],
+    0,
+  );
   tx.update("Logical_Switch_Port", [["_uuid", "==", cur.lspUuid]], {
     ...row,
+    // A trunk's parent or subport stays one: the trunk keys are not the port's to drop.
+    external_ids: { ...row.external_ids, ...trunkKeysOf(cur.row.external_ids) },
     dhcpv4_options: w.dhcpv4 ?? null,
     dhcpv6_options: w.dhcpv6 ?? null,
   });
@@ -200,8 +245,80 @@ export async function deletePort(nb: Nb, view: NeutronView, id: string): Promise
   const p = view.portFields(id);
   const e = p ? view.networks.get(p.network_id) : undefined;
   const tx = nb.transaction();
-  tx.wait("Logical_Switch_Port", [["_uuid", "==", cur.lspUuid]], ["external_ids"], "==", [{ external_ids: cur.row.external_ids }], 0);
+  tx.wait(
+    "Logical_Switch_Port",
+    [["_uuid", "==", cur.lspUuid]],
+    ["external_ids"],
+    "==",
+    [{ external_ids: cur.row.external_ids }],
+    0,
+  );
   if (e) tx.mutate("Logical_Switch", [["_uuid", "==", e.switchUuid]], [["ports", "delete", [cur.lspUuid]]]);
   tx.delete("Logical_Switch_Port", [["_uuid", "==", cur.lspUuid]]);
   await run(tx, `deleting port ${id}`);
+}
+
+/** A port joining a trunk as a subport (trunkId set) or leaving it (trunkId null). */
+export interface SubportWrite {
+  /** The port as it will be: parent_name, tag, device_owner, device_id, revision, updated_at. */
+  port: PortFields;
+  trunkId: string | null;
+}
+
+/**
+ * Writes a trunk change in one transaction: the trunk object in its parent port's
+ * external_ids (`trunk` null: the trunk is deleted) and the subports joining or leaving it.
+ * The parent's row and every subport's row are guarded on what this replica saw (the parent's
+ * external_ids are also what a new binding:profile child bumps), so (parent, tag) pairs and
+ * "not already a subport" decisions cannot be overtaken by another replica.
+ */
+export async function writeTrunk(
+  nb: Nb,
+  view: NeutronView,
+  parentId: string,
+  trunk: TrunkFields | null,
+  subports: readonly SubportWrite[],
+): Promise<void> {
+  const parent = view.ports.get(parentId);
+  if (!parent) throw new StaleViewError(`parent port ${parentId} is gone`);
+  const tx = nb.transaction();
+  const seen = parent.row.external_ids;
+  const gen = (x: Record<string, string>) => String(Number(x[GEN_KEY] ?? "0") + 1);
+  const pWhere = [["_uuid", "==", parent.lspUuid]] as const;
+  tx.wait("Logical_Switch_Port", pWhere, ["external_ids"], "==", [{ external_ids: seen }], 0);
+  tx.update("Logical_Switch_Port", pWhere, {
+    external_ids: {
+      ...withoutTrunkKeys(seen),
+      ...(trunk ? trunkToExternalIds(trunk) : {}),
+      [GEN_KEY]: gen(seen),
+    },
+  });
+  for (const { port: p, trunkId } of subports) {
+    const cur = view.ports.get(p.id);
+    if (!cur) throw new StaleViewError(`port ${p.id} is gone`);
+    const where = [["_uuid", "==", cur.lspUuid]] as const;
+    const was = cur.row;
+    tx.wait(
+      "Logical_Switch_Port",
+      where,
+      ["external_ids", "parent_name", "tag"],
+      "==",
+      [{ external_ids: was.external_ids, parent_name: was.parent_name, tag: was.tag }],
+      0,
+    );
+    tx.update("Logical_Switch_Port", where, {
+      parent_name: p.parent_name,
+      tag: p.tag,
+      external_ids: {
+        ...withoutTrunkKeys(was.external_ids),
+        "neutron:device_id": p.device_id,
+        "neutron:device_owner": p.device_owner,
+        "neutron:revision_number": String(p.revision_number),
+        [`${KEY_PREFIX}updated_at`]: p.updated_at,
+        ...(trunkId ? { [TRUNK_ID_KEY]: trunkId } : {}),
+        [GEN_KEY]: gen(was.external_ids),
+      },
+    });
+  }
+  await run(tx, trunk ? `writing trunk ${trunk.id}` : `deleting the trunk of port ${parentId}`);
 }

@@ -31,6 +31,11 @@ export interface ClientOptions {
   tls?: TlsFiles;
   /** Receives one line per connection event. */
   log?: (line: string) => void;
+  /**
+   * Told of every transact: its duration and how it ended ("ok"; "conflict" when a wait
+   * guard failed, i.e. an operation answered "timed out"; "error" for any other failure).
+   */
+  observeTransaction?: (seconds: number, outcome: "ok" | "conflict" | "error") => void;
 }
 
 export class NotConnectedError extends Error {
@@ -82,7 +87,9 @@ const SERVER_MONITOR_ID = "ovn-docker:_Server";
 
 export class OvsdbClient extends EventEmitter<ClientEvents> {
   readonly remotes: Remote[];
-  private readonly opts: Required<Omit<ClientOptions, "tls" | "log" | "database" | "remotes">> &
+  private readonly opts: Required<
+    Omit<ClientOptions, "tls" | "log" | "database" | "remotes" | "observeTransaction">
+  > &
     ClientOptions;
   private conn: RpcConnection | undefined;
   private closing = false;
@@ -160,11 +167,23 @@ export class OvsdbClient extends EventEmitter<ClientEvents> {
     const { id, promise } = conn.requestWithId("transact", [db, ...ops]);
     const onAbort = () => conn.cancel(id);
     signal?.addEventListener("abort", onAbort, { once: true });
+    const started = process.hrtime.bigint();
+    const observe = this.opts.observeTransaction;
+    const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
     try {
       const result = await promise;
       if (!Array.isArray(result))
         throw new OvsdbRpcError("transact", `malformed reply ${JSON.stringify(result)}`, conn.remote);
+      if (observe) {
+        const errors = result.flatMap((r) =>
+          r && typeof r === "object" && "error" in r ? [(r as { error: unknown }).error] : [],
+        );
+        observe(seconds(), errors.length === 0 ? "ok" : errors.includes("timed out") ? "conflict" : "error");
+      }
       return result;
+    } catch (e) {
+      observe?.(seconds(), "error");
+      throw e;
     } finally {
       signal?.removeEventListener("abort", onAbort);
     }

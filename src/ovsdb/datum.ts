@@ -225,18 +225,16 @@ function toggleElements(old: readonly Atom[], diff: readonly Atom[]): Atom[] {
 /**
  * Applies an update2 "modify" diff (RFC 7047 extension, ovsdb-server(7)) to a decoded value:
  * for a set the diff lists elements to toggle; for a map, a key with the same value is
- * removed, with another value replaced, and a new key added; otherwise the diff is the new value.
+ * removed, with another value replaced, and a new key added; for a column of at most one
+ * element the diff is the new value.
  */
 export function applyDiff(old: Value, diffJson: unknown, t: ColumnType, where = "value"): Value {
   const kind = columnKind(t);
   if (kind === "atom") return decodeDatum(diffJson, t, where);
-  if (kind === "optional") {
-    // The diff of an optional column is the set difference: toggling the old atom and the new one.
-    const diff = decodeDatum(diffJson, { ...t, max: Number.POSITIVE_INFINITY }, where) as Atom[];
-    let cur: Atom[] = old === null ? [] : [old as Atom];
-    for (const d of diff) cur = cur.includes(d) ? cur.filter((x) => x !== d) : [...cur, d];
-    return cur[0] ?? null;
-  }
+  // ovsdb-server sends the new value for columns that hold at most one element (measured:
+  // clearing parent_name arrives as ["set", []], up true->false as false); only sets and
+  // maps come as differences.
+  if (kind === "optional") return decodeDatum(diffJson, t, where);
   if (kind === "set") {
     return toggleElements(old as Atom[], decodeDatum(diffJson, { ...t, min: 0 }, where) as Atom[]);
   }

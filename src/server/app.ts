@@ -14,13 +14,15 @@ import { extensionRoutes, neutronVersion } from "./neutron/extensions.js";
 import { networkRoutes } from "./neutron/networks.js";
 import { PortCreator, portRoutes } from "./neutron/ports.js";
 import { subnetRoutes } from "./neutron/subnets.js";
+import { trunkRoutes } from "./neutron/trunks.js";
+import { createOpsMetrics, nbHealthOf, opsPlugin, serverOptions } from "./ops/index.js";
 
 export interface ServerOptions {
   config: ServerConfig;
   /** NB remotes, comma-separated for a cluster. */
   nb: string;
-  /** fastify logger option (false in tests). */
-  logger?: boolean | Record<string, unknown>;
+  /** Log level of the JSON logs on stdout; none when absent (tests). */
+  logLevel?: string;
   /** How long a request waits for NB when it is unreachable before answering 503 (default 1000 ms). */
   nbWaitMs?: number;
 }
@@ -29,16 +31,22 @@ export interface NetworkService {
   app: FastifyInstance;
   client: OvsdbClient;
   view: NeutronView;
+  /** Closes the NB side (after the HTTP server has finished its requests). */
+  closeNb(): Promise<void>;
+  /** Closes the HTTP server (in-flight requests finish), then the NB side. */
   close(): Promise<void>;
 }
 
 export async function startNetworkService(opts: ServerOptions): Promise<NetworkService> {
+  const metrics = createOpsMetrics();
   const client = await OvsdbClient.connect({
     remotes: opts.nb,
     database: "OVN_Northbound",
     waitForConnectionMs: opts.nbWaitMs ?? 1000,
     initialWaitMs: 10000,
+    observeTransaction: (seconds, outcome) => metrics.observeNbTransaction(outcome, seconds),
   });
+  const stopTracking = metrics.trackReconnects(client);
   try {
     const nb = await Database.open<NbTables>(client, "OVN_Northbound", { coalesce: true });
     const { view, cancel } = await NeutronView.start(nb);
@@ -51,7 +59,9 @@ export async function startNetworkService(opts: ServerOptions): Promise<NetworkS
       viewWaitMs: 5000,
       allocators: new Map(),
     };
-    const app = fastify({ logger: opts.logger ?? false, bodyLimit: 1024 * 1024 });
+    const server = serverOptions({ level: opts.logLevel ?? "info" });
+    const app = fastify({ ...server, logger: opts.logLevel ? server.logger : false });
+    await app.register(opsPlugin, { health: nbHealthOf(client), metrics });
     await app.register(keystonePlugin, {
       config: opts.config,
       checkParentPort: async (projectId, portId) => view.portFields(portId)?.project_id === projectId,
@@ -61,14 +71,20 @@ export async function startNetworkService(opts: ServerOptions): Promise<NetworkS
     networkRoutes(app, ctx);
     subnetRoutes(app, ctx);
     portRoutes(app, ctx, new PortCreator(ctx));
+    trunkRoutes(app, ctx);
+    const closeNb = async () => {
+      stopTracking();
+      await cancel().catch(() => undefined); // the session may already be gone
+      await client.close();
+    };
     return {
       app,
       client,
       view,
+      closeNb,
       async close() {
         await app.close();
-        await cancel().catch(() => undefined);
-        await client.close();
+        await closeNb();
       },
     };
   } catch (e) {

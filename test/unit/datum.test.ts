@@ -103,7 +103,7 @@ test("bad values are refused with the column and the reason", () => {
   );
 });
 
-test("update2 diffs: sets toggle, maps add/replace/remove, optionals switch", () => {
+test("update2 diffs: sets toggle, maps add/replace/remove, optional columns take the new value", () => {
   const set: ColumnType = { key: { type: "string" }, min: 0, max: Infinity };
   assert.deepEqual(applyDiff(["a", "b"], ["set", ["b", "c"]], set), ["a", "c"]);
   const map: ColumnType = { key: { type: "string" }, value: { type: "string" }, min: 0, max: Infinity };
@@ -123,9 +123,9 @@ test("update2 diffs: sets toggle, maps add/replace/remove, optionals switch", ()
     { keep: "1", change: "4", add: "5" },
   );
   const opt: ColumnType = { key: { type: "integer" }, min: 0, max: 1 };
-  assert.equal(applyDiff(10, ["set", [10, 20]], opt), 20);
+  assert.equal(applyDiff(10, 20, opt), 20);
   assert.equal(applyDiff(null, 20, opt), 20);
-  assert.equal(applyDiff(10, 10, opt), null);
+  assert.equal(applyDiff(10, ["set", []], opt), null);
   const atom: ColumnType = { key: { type: "boolean" }, min: 1, max: 1 };
   assert.equal(applyDiff(true, false, atom), false);
 });

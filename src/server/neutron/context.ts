@@ -52,19 +52,26 @@ export function identityOf(ctx: NeutronContext, req: FastifyRequest): Identity {
   }
 }
 
+/** Waits before deciding again after a failed guard: for the view to learn what changed, plus jitter. */
+export async function backOff(ctx: NeutronContext, attempt: number): Promise<void> {
+  await ctx.view.nextUpdate(50);
+  await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)));
+}
+
 /** Runs a decision + write, deciding again (bounded) when another replica changed its inputs. */
-export async function withRetry<T>(what: string, f: () => Promise<T>, attempts = 8): Promise<T> {
+export async function withRetry<T>(
+  ctx: NeutronContext,
+  what: string,
+  f: () => Promise<T>,
+  attempts = 20,
+): Promise<T> {
   for (let i = 1; ; i++) {
     try {
       return await f();
     } catch (e) {
-      if (!(e instanceof StaleViewError) || i >= attempts) {
-        if (e instanceof StaleViewError)
-          throw unavailable(`${what}: still contended after ${attempts} attempts, try again`);
-        throw e;
-      }
-      // The view catches up through the monitor; give it a moment, longer each time.
-      await new Promise((r) => setTimeout(r, 2 * i + Math.random() * 5 * i));
+      if (!(e instanceof StaleViewError)) throw e;
+      if (i >= attempts) throw unavailable(`${what}: still contended after ${attempts} attempts, try again`);
+      await backOff(ctx, i);
     }
   }
 }

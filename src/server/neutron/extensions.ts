@@ -11,6 +11,7 @@ export const EXTENSIONS = [
   ["binding", "Port Binding", "Expose port bindings of a virtual port to external application"],
   ["port-security", "Port Security", "Provides port security"],
   ["trunk", "Trunk Extension", "Provides support for trunk ports"],
+  ["trunk-details", "Trunk port details", "Expose trunk port details"],
   ["project-id", "project_id field enabled", "Extension that indicates that project_id field is enabled."],
   [
     "standard-attr-revisions",

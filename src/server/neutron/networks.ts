@@ -149,7 +149,7 @@ export function networkRoutes(app: FastifyInstance, ctx: NeutronContext): void {
       const patch = o as Record<string, unknown>;
       for (const k of Object.keys(patch))
         if (!UPDATE_KEYS.has(k)) throw badRequest("network", `Cannot update read-only attribute ${k}`);
-      const updated = await withRetry("updating network", async () => {
+      const updated = await withRetry(ctx, "updating network", async () => {
         const cur = visibleNetwork(ctx, who, req.params.id);
         assertOwnsNetwork(who, cur, "update_network");
         if (patch.shared !== undefined && bool(patch, "shared") !== cur.shared)
@@ -181,7 +181,7 @@ export function networkRoutes(app: FastifyInstance, ctx: NeutronContext): void {
   app.delete("/v2.0/networks/:id", async (req: FastifyRequest<{ Params: { id: string } }>, reply) => {
     try {
       const who = identityOf(ctx, req);
-      await withRetry("deleting network", async () => {
+      await withRetry(ctx, "deleting network", async () => {
         const cur = visibleNetwork(ctx, who, req.params.id);
         assertOwnsNetwork(who, cur, "delete_network");
         const ports = ctx.view.networks.get(cur.id)?.portIds.size ?? 0;

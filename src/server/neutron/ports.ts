@@ -22,6 +22,7 @@ import { TransactionError } from "../../ovsdb/transaction.js";
 import type { Identity } from "../keystone/identity.js";
 import { assertMayWritePort, canSeePort, projectFor } from "../policy.js";
 import {
+  backOff,
   identityOf,
   listResponse,
   type NeutronContext,
@@ -48,6 +49,7 @@ import { visibleNetwork } from "./networks.js";
 import type { ListSpec } from "./query.js";
 import { renderPort } from "./render.js";
 import { allocatorOf } from "./subnets.js";
+import { assertPortNotInTrunk, trunkDetails } from "./trunks.js";
 
 const SPEC: ListSpec = {
   attributes: new Set([
@@ -380,7 +382,7 @@ export class PortCreator {
     }
   }
 
-  private async write(batch: Pending[], attempts = 8): Promise<void> {
+  private async write(batch: Pending[], attempts = 20): Promise<void> {
     const { ctx } = this;
     let todo = batch;
     for (let attempt = 1; attempt <= attempts && todo.length > 0; attempt++) {
@@ -404,7 +406,7 @@ export class PortCreator {
       } catch (e) {
         if (e instanceof StaleViewError) {
           todo = decided.map((d) => d.p);
-          await new Promise((r) => setTimeout(r, 2 * attempt + Math.random() * 5 * attempt));
+          await backOff(ctx, attempt);
           continue;
         }
         if (e instanceof TransactionError && decided.length > 1) {
@@ -459,7 +461,9 @@ export function portRoutes(app: FastifyInstance, ctx: NeutronContext, creator: P
     try {
       const who = identityOf(ctx, req);
       const p = visiblePort(ctx, who, req.params.id);
-      return { port: projectFields(req, renderPort(p, upOf(ctx, p.id))) };
+      return {
+        port: projectFields(req, { ...renderPort(p, upOf(ctx, p.id)), ...trunkDetails(ctx.view, p.id) }),
+      };
     } catch (e) {
       return sendError(reply, e);
     }
@@ -471,7 +475,7 @@ export function portRoutes(app: FastifyInstance, ctx: NeutronContext, creator: P
       const { items, bulk } = oneOrMany(readBody(req), "port", "ports");
       if (bulk) {
         // A bulk request is all or nothing: decide all, write all in one transaction.
-        const ports = await withRetry("creating ports", async () => {
+        const ports = await withRetry(ctx, "creating ports", async () => {
           const res = new Reservations();
           const writes = items.map((o) => decide(ctx, who, o, res));
           await createPorts(ctx.nb, ctx.view, writes);
@@ -499,10 +503,11 @@ export function portRoutes(app: FastifyInstance, ctx: NeutronContext, creator: P
             `Cannot update attribute ${k} (supported: ${[...UPDATE_KEYS].join(", ")})`,
           );
       }
-      const next = await withRetry("updating port", async () => {
+      const next = await withRetry(ctx, "updating port", async () => {
         const cur = visiblePort(ctx, who, req.params.id);
         assertMayWritePort(who, cur, "update_port");
         const profile = profileOf(patch);
+        if (profile) assertPortNotInTrunk(ctx.view, cur.id);
         const parent = profile ? profile.parent : cur.parent_name;
         const tag = profile ? profile.tag : cur.tag;
         if (who.vmScope && parent !== who.vmScope.parentPortId)
@@ -539,9 +544,10 @@ export function portRoutes(app: FastifyInstance, ctx: NeutronContext, creator: P
   app.delete("/v2.0/ports/:id", async (req: FastifyRequest<{ Params: { id: string } }>, reply) => {
     try {
       const who = identityOf(ctx, req);
-      await withRetry("deleting port", async () => {
+      await withRetry(ctx, "deleting port", async () => {
         const cur = visiblePort(ctx, who, req.params.id);
         assertMayWritePort(who, cur, "delete_port");
+        assertPortNotInTrunk(ctx.view, cur.id);
         const kids = [...(ctx.view.children.get(cur.id)?.values() ?? [])];
         if (kids.length > 0) {
           throw conflict(

@@ -219,7 +219,7 @@ export function subnetRoutes(app: FastifyInstance, ctx: NeutronContext): void {
       const { items, bulk } = oneOrMany(readBody(req), "subnet", "subnets");
       const created: SubnetFields[] = [];
       for (const o of items) {
-        const s = await withRetry("creating subnet", async () => {
+        const s = await withRetry(ctx, "creating subnet", async () => {
           const x = parseCreate(ctx, who, o);
           await createSubnet(ctx.nb, ctx.view, x, dhcpServerMac(ctx, x));
           return x;
@@ -246,7 +246,7 @@ export function subnetRoutes(app: FastifyInstance, ctx: NeutronContext): void {
             `Cannot update attribute ${k} (supported: ${[...UPDATE_KEYS].join(", ")})`,
           );
       }
-      const next = await withRetry("updating subnet", async () => {
+      const next = await withRetry(ctx, "updating subnet", async () => {
         const cur = visibleSubnet(ctx, who, req.params.id);
         const net = visibleNetwork(ctx, who, cur.network_id);
         assertOwnsNetwork(who, net, "update_subnet");
@@ -279,7 +279,7 @@ export function subnetRoutes(app: FastifyInstance, ctx: NeutronContext): void {
   app.delete("/v2.0/subnets/:id", async (req: FastifyRequest<{ Params: { id: string } }>, reply) => {
     try {
       const who = identityOf(ctx, req);
-      await withRetry("deleting subnet", async () => {
+      await withRetry(ctx, "deleting subnet", async () => {
         const cur = visibleSubnet(ctx, who, req.params.id);
         assertOwnsNetwork(who, visibleNetwork(ctx, who, cur.network_id), "delete_subnet");
         for (const ip of ctx.view.usedIps.get(cur.network_id) ?? []) {

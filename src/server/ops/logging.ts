@@ -1,0 +1,200 @@
+// Structured logs for the network service: one JSON object per line on stdout (pino, through
+// fastify's built-in logger), each request line carrying the request id that OpenStack
+// clients see in X-Openstack-Request-Id. Secrets never reach the log: auth headers and any
+// `password` (or token-method `auth.identity.token`) in a logged body are censored by pino's
+// redaction, and JSON.parse errors, whose V8 message quotes the offending input, lose their
+// message before they are written.
+
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+import { hostname } from "node:os";
+import { type FastifyServerOptions, LogController } from "fastify";
+import { DEFAULT_BODY_LIMIT } from "./body-limit.js";
+
+/** The header OpenStack services answer with, and that clients may send to carry an id along. */
+export const REQUEST_ID_HEADER = "x-openstack-request-id";
+
+/** The log field holding the request id (OpenStack's own logs call it request_id). */
+export const REQUEST_ID_LOG_LABEL = "request_id";
+
+/** oslo.middleware's ID_FORMAT: `req-` and a lowercase UUID. Anything else is replaced. */
+const REQUEST_ID_FORMAT = /^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** What replaces a secret in a log line. */
+export const CENSOR = "[REDACTED]";
+
+export function isWellFormedRequestId(id: unknown): id is string {
+  return typeof id === "string" && REQUEST_ID_FORMAT.test(id);
+}
+
+/**
+ * fastify's `genReqId`: the caller's X-Openstack-Request-Id when it is well formed
+ * (`req-<uuid>`), else a fresh `req-<uuid>`.
+ */
+export function genRequestId(req: IncomingMessage): string {
+  const incoming = req.headers[REQUEST_ID_HEADER];
+  return isWellFormedRequestId(incoming) ? incoming : `req-${randomUUID()}`;
+}
+
+// pino wildcards match one level each, so a key is censored wherever it sits down to this depth
+// below the log object (a Keystone password body logged as `body` puts the user's password at
+// depth 6: body.auth.identity.password.user.password; the `password` object at depth 4 already
+// hides it whole).
+const SECRET_KEY_DEPTH = 7;
+const SECRET_KEYS = ["password", "original_password"];
+
+function atAnyDepth(tail: string, depth: number): string[] {
+  const paths: string[] = [];
+  for (let d = 0; d < depth; d++) paths.push(`${"*.".repeat(d)}${tail}`);
+  return paths;
+}
+
+/** pino redact paths: auth headers of requests and responses, passwords and token-method tokens in bodies. */
+export const REDACT_PATHS: readonly string[] = [
+  'req.headers["x-auth-token"]',
+  'req.headers["x-subject-token"]',
+  "req.headers.authorization",
+  "req.headers.cookie",
+  'res.headers["x-subject-token"]',
+  'res.headers["set-cookie"]',
+  ...SECRET_KEYS.flatMap((k) => atAnyDepth(k, SECRET_KEY_DEPTH)),
+  // {"auth": {"identity": {"methods": ["token"], "token": {"id": "<a token>"}}}}
+  ...atAnyDepth("auth.identity.token", 3),
+];
+
+interface RequestLike {
+  method?: string;
+  url?: string;
+  host?: string;
+  ip?: string;
+  headers?: Record<string, unknown>;
+  socket?: { remotePort?: number };
+}
+
+interface ReplyLike {
+  statusCode: number;
+  getHeaders?: () => Record<string, unknown>;
+}
+
+interface ErrorLike {
+  name?: string;
+  message?: string;
+  stack?: string;
+  code?: unknown;
+  statusCode?: unknown;
+  type?: unknown;
+}
+
+/** Copies headers so that redaction, which censors in place while writing, cannot touch the live request. */
+function copyHeaders(h: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  return h === undefined ? undefined : { ...h };
+}
+
+function serializeReq(req: RequestLike): Record<string, unknown> {
+  return {
+    method: req.method,
+    url: req.url,
+    host: req.host,
+    remoteAddress: req.ip,
+    remotePort: req.socket?.remotePort,
+    headers: copyHeaders(req.headers),
+  };
+}
+
+function serializeRes(reply: ReplyLike): Record<string, unknown> {
+  return { statusCode: reply.statusCode, headers: copyHeaders(reply.getHeaders?.()) };
+}
+
+/**
+ * A JSON.parse failure: V8's message quotes the input around the fault
+ * (`Unexpected token 'h', ..."assword": hunter2}" is not valid JSON`), and so does the stack.
+ * fastify's own JSON parser already replaces it with FST_ERR_CTP_INVALID_JSON_BODY; this
+ * catches the ones from other parsers and from handlers that parse for themselves.
+ */
+function quotesInput(err: ErrorLike): boolean {
+  return err.name === "SyntaxError" && /JSON/.test(err.message ?? "");
+}
+
+const WITHHELD = "invalid JSON (parser message withheld: it quotes the input)";
+
+type SerializedErr = { type: string; message: string; stack: string; [key: string]: unknown };
+
+function serializeErr(err: ErrorLike, depth = 0): SerializedErr {
+  if (err === null || typeof err !== "object") {
+    return { type: typeof err, message: String(err), stack: "" };
+  }
+  const type = err.name ?? err.constructor?.name ?? "Error";
+  const out: SerializedErr = quotesInput(err)
+    ? { type, message: WITHHELD, stack: "" }
+    : { type, message: err.message ?? "", stack: err.stack ?? "" };
+  if (err.code !== undefined) out.code = err.code;
+  if (err.statusCode !== undefined) out.statusCode = err.statusCode;
+  const cause = (err as { cause?: unknown }).cause;
+  if (cause !== undefined && depth < 5) out.cause = serializeErr(cause as ErrorLike, depth + 1);
+  return out;
+}
+
+export interface LoggerOptionsInput {
+  /** pino level: "fatal", "error", "warn", "info" (default), "debug", "trace" or "silent". */
+  level?: string;
+  /** Where lines go (default: stdout). Tests pass an object with write(line). */
+  stream?: { write(line: string): void };
+}
+
+/** fastify's logger options: its own and pino's. */
+export type OpsLoggerOptions = Exclude<FastifyServerOptions["logger"], boolean | undefined>;
+
+/** fastify `logger` options: JSON lines, ISO time, level by name, redaction, our serializers. */
+export function loggerOptions(input: LoggerOptionsInput = {}): OpsLoggerOptions {
+  const opts: OpsLoggerOptions = {
+    level: input.level ?? "info",
+    base: { service: "ovn-docker-server", pid: process.pid, hostname: hostname() },
+    timestamp: () => `,"time":"${new Date().toISOString()}"`,
+    formatters: { level: (label: string) => ({ level: label }) },
+    redact: { paths: [...REDACT_PATHS], censor: CENSOR },
+    // fastify logs errors as log.error({ err, ... }, err.message): the message needs the same care.
+    hooks: {
+      logMethod(args, method) {
+        const [first, msg] = args as unknown[];
+        const err = (first as { err?: ErrorLike } | null)?.err;
+        if (typeof msg === "string" && err !== null && typeof err === "object" && quotesInput(err)) {
+          if (msg.includes(err.message ?? "")) (args as unknown[])[1] = WITHHELD;
+        }
+        return method.apply(this, args);
+      },
+    },
+    serializers: {
+      req: (req) => serializeReq(req as unknown as RequestLike),
+      res: (res) => serializeRes(res as unknown as ReplyLike),
+      err: (err) => serializeErr(err as unknown as ErrorLike),
+    },
+  };
+  if (input.stream !== undefined) opts.stream = input.stream;
+  return opts;
+}
+
+export interface ServerOptionsInput extends LoggerOptionsInput {
+  /** Largest request body accepted, in bytes (default DEFAULT_BODY_LIMIT). */
+  bodyLimit?: number;
+}
+
+export type OpsServerOptions = Pick<
+  FastifyServerOptions,
+  "logger" | "genReqId" | "requestIdHeader" | "logController" | "bodyLimit"
+>;
+
+/**
+ * The fastify server options this module owns, to spread into `Fastify({...})`:
+ * the logger, `genReqId` (a server option, not a logger one: fastify ignores `logger.genReqId`),
+ * the request id's log label and the body limit.
+ */
+export function serverOptions(input: ServerOptionsInput = {}): OpsServerOptions {
+  return {
+    logger: loggerOptions(input),
+    genReqId: genRequestId,
+    // genReqId reads the header itself, so that a malformed id is replaced, not trusted.
+    requestIdHeader: false,
+    logController: new LogController({ requestIdLogLabel: REQUEST_ID_LOG_LABEL }),
+    bodyLimit: input.bodyLimit ?? DEFAULT_BODY_LIMIT,
+  };
+}
