@@ -47,6 +47,23 @@ export interface PortEntry {
   up: boolean;
 }
 
+/** The NB columns the view is derived from. */
+const COLUMNS = {
+  Logical_Switch: ["name", "external_ids", "ports"],
+  Logical_Switch_Port: [
+    "name",
+    "addresses",
+    "port_security",
+    "parent_name",
+    "tag",
+    "enabled",
+    "up",
+    "options",
+    "external_ids",
+  ],
+  DHCP_Options: ["cidr", "external_ids", "options"],
+} as const;
+
 export class NeutronView {
   readonly networks = new Map<string, NetworkEntry>();
   readonly subnets = new Map<string, SubnetEntry>();
@@ -75,40 +92,11 @@ export class NeutronView {
   }
 
   static async start(nb: Database<NbTables>): Promise<{ view: NeutronView; cancel: () => Promise<void> }> {
-    const schema = nb.schema;
-    const cache = new MonitorCache<NbTables>(schema, {
-      Logical_Switch: ["name", "external_ids", "ports"],
-      Logical_Switch_Port: [
-        "name",
-        "addresses",
-        "port_security",
-        "parent_name",
-        "tag",
-        "enabled",
-        "up",
-        "options",
-        "external_ids",
-      ],
-      DHCP_Options: ["cidr", "external_ids", "options"],
-    });
+    const cache = new MonitorCache<NbTables>(nb.schema, COLUMNS);
     const view = new NeutronView(cache);
-    const requests = {
-      Logical_Switch: { columns: ["name", "external_ids", "ports"] },
-      Logical_Switch_Port: {
-        columns: [
-          "name",
-          "addresses",
-          "port_security",
-          "parent_name",
-          "tag",
-          "enabled",
-          "up",
-          "options",
-          "external_ids",
-        ],
-      },
-      DHCP_Options: { columns: ["cidr", "external_ids", "options"] },
-    };
+    const requests = Object.fromEntries(
+      Object.entries(COLUMNS).map(([t, columns]) => [t, { columns: [...columns] }]),
+    );
     const m = await nb.client.monitor(nb.name, requests, cache);
     return { view, cancel: m.cancel };
   }
