@@ -308,8 +308,22 @@ describe("monitors fed by another client", () => {
       // Columns of at most one element arrive as their new value: changed, then cleared.
       await nbctl("set", "Logical_Switch_Port", name, "tag=22");
       await until(cache, () => byName(name)?.tag === 22, `${name} tag changed`);
-      await nbctl("clear", "Logical_Switch_Port", name, "parent_name", "--", "clear", "Logical_Switch_Port", name, "tag");
-      await until(cache, () => byName(name)?.parent_name === null && byName(name)?.tag === null, `${name} cleared`);
+      await nbctl(
+        "clear",
+        "Logical_Switch_Port",
+        name,
+        "parent_name",
+        "--",
+        "clear",
+        "Logical_Switch_Port",
+        name,
+        "tag",
+      );
+      await until(
+        cache,
+        () => byName(name)?.parent_name === null && byName(name)?.tag === null,
+        `${name} cleared`,
+      );
       await nbctl("lsp-del", name);
       await until(cache, () => byName(name) === undefined, `${name} deleted`);
       await cancel();
