@@ -100,18 +100,24 @@ export async function deleteNetwork(nb: Nb, view: NeutronView, id: string): Prom
   await run(tx, `deleting network ${id}`);
 }
 
-export async function createSubnet(
+/** Creates subnets (one request, or every item of a bulk request) in one guarded transaction. */
+export async function createSubnets(
   nb: Nb,
   view: NeutronView,
-  s: SubnetFields,
-  serverMac: string,
+  items: ReadonlyArray<{ subnet: SubnetFields; serverMac: string }>,
 ): Promise<void> {
-  const e = view.networks.get(s.network_id);
-  if (!e) throw new StaleViewError(`network ${s.network_id} is gone`);
   const tx = nb.transaction();
-  guardAndBump(tx, "Logical_Switch", e.switchUuid, e.externalIds);
-  tx.insert("DHCP_Options", subnetToDhcpOptions(s, e.network.mtu, serverMac));
-  await run(tx, `creating subnet ${s.id}`);
+  const guarded = new Set<string>();
+  for (const { subnet: s, serverMac } of items) {
+    const e = view.networks.get(s.network_id);
+    if (!e) throw new StaleViewError(`network ${s.network_id} is gone`);
+    if (!guarded.has(s.network_id)) {
+      guardAndBump(tx, "Logical_Switch", e.switchUuid, e.externalIds);
+      guarded.add(s.network_id);
+    }
+    tx.insert("DHCP_Options", subnetToDhcpOptions(s, e.network.mtu, serverMac));
+  }
+  await run(tx, `creating ${items.length} subnet(s)`);
 }
 
 export async function updateSubnet(

@@ -7,6 +7,7 @@ import { OvsdbClient } from "../ovsdb/client.js";
 import { Database } from "../ovsdb/database.js";
 import type { NbTables } from "../ovsdb/schemas/ovn-nb.generated.js";
 import type { ServerConfig } from "./config.js";
+import { frameworkErrors, installEdge } from "./edge.js";
 import { createAuthenticator } from "./keystone/identity.js";
 import { keystonePlugin } from "./keystone/routes.js";
 import { isoNow, type NeutronContext } from "./neutron/context.js";
@@ -60,8 +61,14 @@ export async function startNetworkService(opts: ServerOptions): Promise<NetworkS
       allocators: new Map(),
     };
     const server = serverOptions({ level: opts.logLevel ?? "info" });
-    const app = fastify({ ...server, logger: opts.logLevel ? server.logger : false });
-    await app.register(opsPlugin, { health: nbHealthOf(client), metrics });
+    const app = fastify({
+      ...server,
+      logger: opts.logLevel ? server.logger : false,
+      maxParamLength: 1024,
+      frameworkErrors,
+    });
+    installEdge(app);
+    await app.register(opsPlugin, { health: nbHealthOf(client), metrics, errorHandler: false });
     await app.register(keystonePlugin, {
       config: opts.config,
       checkParentPort: async (projectId, portId) => view.portFields(portId)?.project_id === projectId,

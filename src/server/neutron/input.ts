@@ -2,7 +2,7 @@
 // forms, and typed attribute access that answers 400 naming the attribute.
 
 import type { FastifyRequest } from "fastify";
-import { badRequest, httpBadRequest } from "./errors.js";
+import { badRequest, httpBadRequest, invalidInput } from "./errors.js";
 
 export function readBody(req: FastifyRequest): Record<string, unknown> {
   const b = req.body;
@@ -42,13 +42,20 @@ export function str(o: Record<string, unknown>, k: string, max = 255): string | 
   return v;
 }
 
+const TRUE = new Set(["1", "t", "true", "on", "y", "yes"]);
+const FALSE = new Set(["0", "f", "false", "off", "n", "no"]);
+
+/** A boolean as neutron-lib's convert_to_boolean takes it (true/1/"yes"/"On"..., false/0/"no"...). */
 export function bool(o: Record<string, unknown>, k: string): boolean | undefined {
   const v = o[k];
   if (v === undefined) return undefined;
   if (typeof v === "boolean") return v;
-  if (v === "true" || v === "True") return true;
-  if (v === "false" || v === "False") return false;
-  throw badRequest(k, `'${String(v)}' cannot be converted to boolean`);
+  if (typeof v === "number" || typeof v === "string") {
+    const s = String(v).trim().toLowerCase();
+    if (TRUE.has(s)) return true;
+    if (FALSE.has(s)) return false;
+  }
+  throw invalidInput(`'${typeof v === "string" ? v : JSON.stringify(v)}' cannot be converted to boolean`);
 }
 
 export function int(o: Record<string, unknown>, k: string): number | undefined {
@@ -58,4 +65,16 @@ export function int(o: Record<string, unknown>, k: string): number | undefined {
   if (typeof n !== "number" || !Number.isSafeInteger(n))
     throw badRequest(k, `'${String(v)}' is not an integer`);
   return n;
+}
+
+/** The object of an update request, {"<resource>": {...}}. */
+export function patchOf(body: Record<string, unknown>, resource: string): Record<string, unknown> {
+  const p = body[resource];
+  if (!p || typeof p !== "object" || Array.isArray(p)) {
+    throw badRequest(
+      resource,
+      `Resource body required: {"${resource}": {...}} with the attributes to change`,
+    );
+  }
+  return p as Record<string, unknown>;
 }

@@ -16,7 +16,7 @@ import {
   withRetry,
 } from "./context.js";
 import { badRequest, forbidden, networkInUse, notFound } from "./errors.js";
-import { bool, int, oneOrMany, readBody, str } from "./input.js";
+import { bool, int, oneOrMany, patchOf, readBody, str } from "./input.js";
 import type { ListSpec } from "./query.js";
 import { renderNetwork } from "./render.js";
 
@@ -62,6 +62,12 @@ const CREATE_KEYS = new Set([
 ]);
 const UPDATE_KEYS = new Set(["name", "description", "admin_state_up", "shared", "mtu"]);
 
+function checkMtu(mtu: number | undefined): number | undefined {
+  if (mtu !== undefined && (mtu < 68 || mtu > 9000))
+    throw badRequest("network", `mtu ${mtu} is outside 68..9000`);
+  return mtu;
+}
+
 export function visibleNetwork(ctx: NeutronContext, who: Identity, id: string): NetworkFields {
   const e = ctx.view.networks.get(id);
   if (!e || !canSeeNetwork(who, e.network)) throw notFound("network", id);
@@ -74,8 +80,7 @@ function parseCreate(ctx: NeutronContext, who: Identity, o: Record<string, unkno
   const project = projectFor(who, str(o, "project_id") ?? str(o, "tenant_id"), "create_network");
   const shared = bool(o, "shared") ?? false;
   if (shared) assertAdminFor(who, "shared", "create_network");
-  const mtu = int(o, "mtu") ?? DEFAULT_MTU;
-  if (mtu < 68 || mtu > 9000) throw badRequest("network", `mtu ${mtu} is outside 68..9000`);
+  const mtu = checkMtu(int(o, "mtu")) ?? DEFAULT_MTU;
   if (o.port_security_enabled === false)
     throw badRequest(
       "network",
@@ -142,11 +147,7 @@ export function networkRoutes(app: FastifyInstance, ctx: NeutronContext): void {
   app.put("/v2.0/networks/:id", async (req: FastifyRequest<{ Params: { id: string } }>, reply) => {
     try {
       const who = identityOf(ctx, req);
-      const body = readBody(req);
-      const o = body.network;
-      if (!o || typeof o !== "object" || Array.isArray(o))
-        throw badRequest("network", "Resource body required");
-      const patch = o as Record<string, unknown>;
+      const patch = patchOf(readBody(req), "network");
       for (const k of Object.keys(patch))
         if (!UPDATE_KEYS.has(k)) throw badRequest("network", `Cannot update read-only attribute ${k}`);
       const updated = await withRetry(ctx, "updating network", async () => {
@@ -160,7 +161,7 @@ export function networkRoutes(app: FastifyInstance, ctx: NeutronContext): void {
           description: str(patch, "description") ?? cur.description,
           admin_state_up: bool(patch, "admin_state_up") ?? cur.admin_state_up,
           shared: bool(patch, "shared") ?? cur.shared,
-          mtu: int(patch, "mtu") ?? cur.mtu,
+          mtu: checkMtu(int(patch, "mtu")) ?? cur.mtu,
           revision_number: cur.revision_number + 1,
           updated_at: ctx.now(),
         };

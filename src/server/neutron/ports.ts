@@ -42,7 +42,7 @@ import {
   notFound,
   unavailable,
 } from "./errors.js";
-import { bool, oneOrMany, readBody, str } from "./input.js";
+import { bool, oneOrMany, patchOf, readBody, str } from "./input.js";
 import { canonicalIp, ipInCidr } from "./ipam.js";
 import { allocateMac, canonicalMac, parseMacPrefix } from "./macs.js";
 import { visibleNetwork } from "./networks.js";
@@ -160,6 +160,7 @@ function checkParent(
   self: string | null,
   res: Reservations,
 ): void {
+  if (self !== null && parent === self) throw invalidInput(`port ${self} cannot be its own parent`);
   const p = ctx.view.ports.get(parent);
   const fields = p ? ctx.view.portFields(parent) : undefined;
   if (!fields) throw invalidInput(`binding:profile parent_name ${parent} is not an existing port`);
@@ -494,8 +495,7 @@ export function portRoutes(app: FastifyInstance, ctx: NeutronContext, creator: P
   app.put("/v2.0/ports/:id", async (req: FastifyRequest<{ Params: { id: string } }>, reply) => {
     try {
       const who = identityOf(ctx, req);
-      const patch = readBody(req).port as Record<string, unknown> | undefined;
-      if (!patch || typeof patch !== "object") throw badRequest("port", "Resource body required");
+      const patch = patchOf(readBody(req), "port");
       for (const k of Object.keys(patch)) {
         if (!UPDATE_KEYS.has(k))
           throw badRequest(

@@ -3,7 +3,7 @@
 
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { SubnetFields } from "../../ovn/neutron-rows.js";
-import { createSubnet, deleteSubnet, updateSubnet } from "../../ovn/neutron-writes.js";
+import { createSubnets, deleteSubnet, updateSubnet } from "../../ovn/neutron-writes.js";
 import type { Identity } from "../keystone/identity.js";
 import { assertOwnsNetwork, canSeeNetwork } from "../policy.js";
 import {
@@ -16,8 +16,15 @@ import {
   withRetry,
 } from "./context.js";
 import { badRequest, invalidInput, notFound, subnetInUse, unavailable } from "./errors.js";
-import { bool, oneOrMany, readBody, str } from "./input.js";
-import { canonicalIp, cidrsOverlap, ipInCidr, parseSubnetRequest, SubnetAllocator } from "./ipam.js";
+import { bool, int, oneOrMany, patchOf, readBody, str } from "./input.js";
+import {
+  canonicalCidr,
+  canonicalIp,
+  cidrsOverlap,
+  ipInCidr,
+  parseSubnetRequest,
+  SubnetAllocator,
+} from "./ipam.js";
 import { allocateMac, parseMacPrefix } from "./macs.js";
 import { visibleNetwork } from "./networks.js";
 import type { ListSpec } from "./query.js";
@@ -107,7 +114,10 @@ function hostRoutes(o: Record<string, unknown>): SubnetFields["host_routes"] | u
     if (typeof x?.destination !== "string" || typeof x.nexthop !== "string") {
       throw badRequest("subnet", "each host route needs a destination (CIDR) and a nexthop (address)");
     }
-    return { destination: x.destination, nexthop: canonicalIp(x.nexthop, "host_routes") };
+    return {
+      destination: canonicalCidr(x.destination, "host_routes"),
+      nexthop: canonicalIp(x.nexthop, "host_routes"),
+    };
   });
 }
 
@@ -120,9 +130,13 @@ function parseCreate(ctx: NeutronContext, who: Identity, o: Record<string, unkno
   if (!cidr) throw badRequest("subnet", "cidr is required (subnet pools are not supported)");
   const net = visibleNetwork(ctx, who, networkId);
   assertOwnsNetwork(who, net, "create_subnet");
+  const ipVersion = int(o, "ip_version");
+  if (ipVersion !== undefined && ipVersion !== 4 && ipVersion !== 6) {
+    throw invalidInput(`ip_version ${ipVersion} is not supported: use 4 or 6`);
+  }
   const plan = parseSubnetRequest({
     cidr,
-    ip_version: typeof o.ip_version === "number" ? o.ip_version : undefined,
+    ip_version: ipVersion,
     gateway_ip: o.gateway_ip === null ? null : str(o, "gateway_ip"),
     allocation_pools: (o.allocation_pools as never) ?? undefined,
     enable_dhcp: bool(o, "enable_dhcp"),
@@ -173,14 +187,12 @@ function parseCreate(ctx: NeutronContext, who: Identity, o: Record<string, unkno
 }
 
 /** The MAC OVN's DHCP server answers from for this subnet: one per subnet, kept on update. */
-function dhcpServerMac(ctx: NeutronContext, s: SubnetFields): string {
+function dhcpServerMac(ctx: NeutronContext, s: SubnetFields, taken: ReadonlySet<string> = new Set()): string {
   const existing = ctx.view.subnets.get(s.id)?.options;
   const known = existing?.server_mac ?? (s.ip_version === 6 ? existing?.server_id : undefined);
   if (known) return known;
-  const mac = allocateMac(
-    parseMacPrefix(ctx.config.mac_prefix),
-    ctx.view.usedMacs.get(s.network_id) ?? new Set(),
-  );
+  const used = new Set([...(ctx.view.usedMacs.get(s.network_id) ?? []), ...taken]);
+  const mac = allocateMac(parseMacPrefix(ctx.config.mac_prefix), used);
   if (!mac)
     throw unavailable(
       `Unable to generate a unique MAC address for the DHCP server of network ${s.network_id}`,
@@ -217,16 +229,35 @@ export function subnetRoutes(app: FastifyInstance, ctx: NeutronContext): void {
     try {
       const who = identityOf(ctx, req);
       const { items, bulk } = oneOrMany(readBody(req), "subnet", "subnets");
-      const created: SubnetFields[] = [];
-      for (const o of items) {
-        const s = await withRetry(ctx, "creating subnet", async () => {
-          const x = parseCreate(ctx, who, o);
-          await createSubnet(ctx.nb, ctx.view, x, dhcpServerMac(ctx, x));
-          return x;
-        });
-        await ctx.view.until(() => ctx.view.subnets.has(s.id), ctx.viewWaitMs, "new subnet");
-        created.push(s);
-      }
+      // All or nothing: every item is decided before anything is written, then one transaction.
+      const created = await withRetry(ctx, "creating subnets", async () => {
+        const plans = items.map((o) => parseCreate(ctx, who, o));
+        for (const [i, a] of plans.entries()) {
+          for (const b of plans.slice(i + 1)) {
+            if (a.network_id === b.network_id && cidrsOverlap(a.cidr, b.cidr)) {
+              throw invalidInput(
+                `Requested subnet with cidr: ${b.cidr} for network: ${b.network_id} overlaps with another subnet`,
+              );
+            }
+          }
+        }
+        const macs = new Set<string>();
+        await createSubnets(
+          ctx.nb,
+          ctx.view,
+          plans.map((x) => {
+            const mac = dhcpServerMac(ctx, x, macs);
+            macs.add(mac);
+            return { subnet: x, serverMac: mac };
+          }),
+        );
+        return plans;
+      });
+      await ctx.view.until(
+        () => created.every((s) => ctx.view.subnets.has(s.id)),
+        ctx.viewWaitMs,
+        "new subnets",
+      );
       const out = created.map(renderSubnet);
       return reply.code(201).send(bulk ? { subnets: out } : { subnet: out[0] });
     } catch (e) {
@@ -237,8 +268,7 @@ export function subnetRoutes(app: FastifyInstance, ctx: NeutronContext): void {
   app.put("/v2.0/subnets/:id", async (req: FastifyRequest<{ Params: { id: string } }>, reply) => {
     try {
       const who = identityOf(ctx, req);
-      const patch = readBody(req).subnet as Record<string, unknown> | undefined;
-      if (!patch || typeof patch !== "object") throw badRequest("subnet", "Resource body required");
+      const patch = patchOf(readBody(req), "subnet");
       for (const k of Object.keys(patch)) {
         if (!UPDATE_KEYS.has(k))
           throw badRequest(
