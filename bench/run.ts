@@ -21,7 +21,11 @@ const SUITES: Record<string, { description: string; load: () => Promise<Suite> }
     description: "our OVSDB client vs the Python OVS library and ovn-nbctl (NB port creation)",
     load: async () => (await import("./ovsdb/index.js")).ovsdbSuite,
   },
-  // server: { description: "...", load: async () => (await import("./server/index.js")).serverSuite },
+  server: {
+    description:
+      "network service: container ports via the Neutron API vs raw NB inserts, flat latency to 50k",
+    load: async () => (await import("./server/index.js")).serverSuite,
+  },
   // agent:  { description: "...", load: async () => (await import("./agent/index.js")).agentSuite },
   // cni:    { description: "...", load: async () => (await import("./cni/index.js")).cniSuite },
 };
@@ -30,7 +34,8 @@ const USAGE = `usage: npm run bench [-- [SUITE...] [--ports N] [--repeat R] [--o
 
   SUITE        one of: ${Object.keys(SUITES).join(", ")} (default: all)
   --ports N    scale a suite down (or up) to N items for a quick run
-  --repeat R   run every case R times, interleaved (default: the suite's; ovsdb: 3);
+  --repeat R   run every case R times, interleaved (default: the suite's; ovsdb: 3,
+               server: 3 for its main cases, its long run once);
                tables show medians, the spread is reported
   --only IDS   run only these cases of the suite (comma-separated)
   --docs       rewrite docs/benchmarks.md even for a scaled-down or partial run

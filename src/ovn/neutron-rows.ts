@@ -235,8 +235,21 @@ export function dhcpDnsServers(options: Record<string, string>): string[] {
 
 // ---------------------------------------------------------------- ports
 
+/** Parsed CIDRs, memoised: every port read or written needs its subnets', and they are few. */
+const cidrCache = new Map<string, [ipaddr.IPv4 | ipaddr.IPv6, number]>();
+
+function parseCidr(cidr: string): [ipaddr.IPv4 | ipaddr.IPv6, number] {
+  let r = cidrCache.get(cidr);
+  if (!r) {
+    r = ipaddr.parseCIDR(cidr);
+    if (cidrCache.size > 10_000) cidrCache.clear();
+    cidrCache.set(cidr, r);
+  }
+  return r;
+}
+
 function prefixLength(cidr: string): number {
-  return ipaddr.parseCIDR(cidr)[1];
+  return parseCidr(cidr)[1];
 }
 
 export interface PortRow {
@@ -298,7 +311,7 @@ export function switchPortToPort(row: PortRow, subnets: ReadonlyArray<SubnetFiel
   const networkId = networkIdOf(x["neutron:network_name"] ?? "") ?? "";
   const first = row.addresses.find((a) => a !== "unknown" && a !== "router" && a !== "dynamic") ?? "";
   const [mac = "", ...ips] = first.split(" ").filter(Boolean);
-  const parsed = subnets.map((s) => ({ s, range: ipaddr.parseCIDR(s.cidr) }));
+  const parsed = subnets.map((s) => ({ s, range: parseCidr(s.cidr) }));
   const fixed_ips = ips.map((ip) => {
     const a = ipaddr.parse(ip);
     const hit = parsed.find(({ range }) => a.kind() === range[0].kind() && a.match(range));

@@ -12,6 +12,7 @@ import { createAuthenticator } from "./keystone/identity.js";
 import { keystonePlugin } from "./keystone/routes.js";
 import { isoNow, type NeutronContext } from "./neutron/context.js";
 import { extensionRoutes, neutronVersion } from "./neutron/extensions.js";
+import { parseMacPrefix } from "./neutron/macs.js";
 import { networkRoutes } from "./neutron/networks.js";
 import { PortCreator, portRoutes } from "./neutron/ports.js";
 import { subnetRoutes } from "./neutron/subnets.js";
@@ -59,6 +60,7 @@ export async function startNetworkService(opts: ServerOptions): Promise<NetworkS
       now: isoNow,
       viewWaitMs: 5000,
       allocators: new Map(),
+      macPrefix: parseMacPrefix(opts.config.mac_prefix),
     };
     const server = serverOptions({ level: opts.logLevel ?? "info" });
     const app = fastify({

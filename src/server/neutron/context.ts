@@ -14,6 +14,7 @@ import { KeystoneError } from "../keystone/errors.js";
 import type { Authenticator, Identity } from "../keystone/identity.js";
 import { httpBadRequest, isNeutronError, NeutronError, unavailable } from "./errors.js";
 import type { SubnetAllocator } from "./ipam.js";
+import type { MacPrefix } from "./macs.js";
 import { applyListQuery, type ListSpec, listBody, parseListQuery, type QueryInput } from "./query.js";
 import type { Resource } from "./render.js";
 
@@ -26,6 +27,8 @@ export interface NeutronContext {
   now: () => string;
   /** How long to wait for this server's own write to show in its view (ms). */
   viewWaitMs: number;
+  /** The configured MAC prefix, parsed once. */
+  macPrefix: MacPrefix;
   /** Per subnet (id/revision), the address allocator: its cursor is only a hint. */
   allocators: Map<string, SubnetAllocator>;
 }

@@ -84,7 +84,7 @@ const ZERO_MAC = "00:00:00:00:00:00";
  */
 export function allocateMac(
   prefix: MacPrefix,
-  used: ReadonlySet<string>,
+  used: { has(mac: string): boolean },
   rng: () => number = Math.random,
   maxTries: number = DEFAULT_MAC_TRIES,
 ): string | undefined {

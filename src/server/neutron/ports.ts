@@ -264,10 +264,8 @@ function chooseMac(
     mac = canonicalMac(requested);
     if (used.has(mac) || reserved.has(mac)) throw macAddressInUse(networkId, mac);
   } else {
-    mac = allocateMac(
-      parseMacPrefix(ctx.config.mac_prefix),
-      used.size + reserved.size === 0 ? used : new Set([...reserved, ...used]),
-    );
+    // Both sets are looked up in place: copying the network's MACs per port cost O(ports).
+    mac = allocateMac(ctx.macPrefix, { has: (m: string) => used.has(m) || reserved.has(m) });
     if (!mac)
       throw unavailable(
         `Unable to generate unique mac on network ${networkId}.`,

@@ -192,7 +192,7 @@ function dhcpServerMac(ctx: NeutronContext, s: SubnetFields, taken: ReadonlySet<
   const known = existing?.server_mac ?? (s.ip_version === 6 ? existing?.server_id : undefined);
   if (known) return known;
   const used = new Set([...(ctx.view.usedMacs.get(s.network_id) ?? []), ...taken]);
-  const mac = allocateMac(parseMacPrefix(ctx.config.mac_prefix), used);
+  const mac = allocateMac(ctx.macPrefix, used);
   if (!mac)
     throw unavailable(
       `Unable to generate a unique MAC address for the DHCP server of network ${s.network_id}`,

@@ -1,0 +1,379 @@
+// The server benchmark's workload: the fixture every case starts from (a management network
+// with the VMs' ports, the containers' network with a /16 subnet), container ports created
+// through the Neutron API by a keep-alive HTTP client (Node's fetch), the same NB rows
+// inserted directly through our OVSDB client (the baseline), and the check every case ends with.
+
+import { randomUUID } from "node:crypto";
+import { performance } from "node:perf_hooks";
+import { dhcpOptionsToSubnet, type PortFields, portToSwitchPort } from "../../src/ovn/neutron-rows.js";
+import { OvsdbClient } from "../../src/ovsdb/client.js";
+import { Database } from "../../src/ovsdb/database.js";
+import type { NbTables } from "../../src/ovsdb/schemas/ovn-nb.generated.js";
+
+export const NB = "OVN_Northbound";
+/** Tags a parent (VM) port can carry: VLAN 1..4094 (4095 is reserved on the wire). */
+export const TAGS_PER_PARENT = 4094;
+export const MGMT_CIDR = "10.0.0.0/20";
+/** Big enough for the largest run: 65,533 assignable addresses. */
+export const CHILD_CIDR = "10.128.0.0/16";
+export const MAX_CHILDREN = 60_000;
+
+type Body = Record<string, unknown>;
+
+export interface Fixture {
+  url: string;
+  token: string;
+  projectId: string;
+  mgmtNetworkId: string;
+  networkId: string;
+  subnetId: string;
+  /** Parent (VM) port ids on the management network; child i goes under parents[i % P]. */
+  parents: string[];
+}
+
+/** The parent and VLAN of child i: round-robin over the parents, so concurrent requests hit different VMs. */
+export function childSlot(i: number, parents: readonly string[]): { parent: string; tag: number } {
+  const p = parents.length;
+  return { parent: parents[i % p] as string, tag: Math.floor(i / p) + 1 };
+}
+
+export function parentsFor(children: number): number {
+  return Math.max(1, Math.ceil(children / TAGS_PER_PARENT));
+}
+
+async function call(url: string, token: string, method: string, p: string, body?: unknown): Promise<Body> {
+  const r = await fetch(`${url}${p}`, {
+    method,
+    headers: { "x-auth-token": token, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  if (r.status >= 300) throw new Error(`${method} ${p}: ${r.status} ${text}`);
+  return text ? (JSON.parse(text) as Body) : {};
+}
+
+/**
+ * The fixture, through the API (not measured): networks "mgmt" (with MGMT_CIDR) and "LS1" (with
+ * CHILD_CIDR), and `parents` VM ports on mgmt, enough for `children` ports at 4094 tags each.
+ */
+export async function createFixture(
+  url: string,
+  token: string,
+  projectId: string,
+  children: number,
+): Promise<Fixture> {
+  const net = async (name: string, cidr: string) => {
+    const n = (await call(url, token, "POST", "/v2.0/networks", { network: { name } })).network as Body;
+    const s = (
+      await call(url, token, "POST", "/v2.0/subnets", {
+        subnet: { network_id: n.id, cidr, ip_version: 4, name: `${name}-v4` },
+      })
+    ).subnet as Body;
+    return { networkId: String(n.id), subnetId: String(s.id) };
+  };
+  const mgmt = await net("mgmt", MGMT_CIDR);
+  const ls1 = await net("LS1", CHILD_CIDR);
+  const parents: string[] = [];
+  for (let i = 0; i < parentsFor(children); i++) {
+    const p = (
+      await call(url, token, "POST", "/v2.0/ports", {
+        port: {
+          network_id: mgmt.networkId,
+          name: `vm-${i}`,
+          device_owner: "compute:nova",
+          device_id: `vm-${i}`,
+        },
+      })
+    ).port as Body;
+    parents.push(String(p.id));
+  }
+  return {
+    url,
+    token,
+    projectId,
+    mgmtNetworkId: mgmt.networkId,
+    networkId: ls1.networkId,
+    subnetId: ls1.subnetId,
+    parents,
+  };
+}
+
+export interface RunTiming {
+  /** From the first request sent to the last response read. */
+  wallS: number;
+  /** Per port i (in issue order), ms from just before it was sent to its response read in full. */
+  latMs: Float64Array;
+  /** Per port i, when its response was read, ms since the start of the run. */
+  doneAtMs: Float64Array;
+  /** CPU of this (client) process during the run, user + system. */
+  clientCpuS: number;
+  /** What each created port got: id, MAC, IP (index i). */
+  created: Array<{ id: string; mac: string; ip: string; parent: string; tag: number }>;
+}
+
+/** Runs `one(i)` for i in 0..n-1 with `concurrency` workers; stops at the first failure. */
+async function drive(
+  n: number,
+  concurrency: number,
+  one: (i: number) => Promise<void>,
+): Promise<{ wallS: number; clientCpuS: number; doneAtMs: Float64Array; latMs: Float64Array }> {
+  const latMs = new Float64Array(n);
+  const doneAtMs = new Float64Array(n);
+  let next = 0;
+  let failed = false;
+  let t0 = 0;
+  const worker = async () => {
+    while (!failed && next < n) {
+      const i = next++;
+      const start = performance.now();
+      try {
+        await one(i);
+      } catch (e) {
+        failed = true;
+        throw new Error(`port ${i} of ${n}: ${(e as Error).message}`, { cause: e });
+      }
+      const end = performance.now();
+      latMs[i] = end - start;
+      doneAtMs[i] = end - t0;
+    }
+  };
+  const cpu0 = process.cpuUsage();
+  t0 = performance.now();
+  await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
+  const wallS = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  return { wallS, clientCpuS: (cpu.user + cpu.system) / 1e6, doneAtMs, latMs };
+}
+
+/**
+ * Creates `n` container ports on the fixture's LS1 through POST /v2.0/ports, `concurrency`
+ * requests outstanding at once (each worker on its own keep-alive connection of fetch's pool).
+ * Each body is what the in-VM plugin sends: network, name, binding:profile {parent_name, tag}.
+ */
+export async function runApi(f: Fixture, n: number, concurrency: number): Promise<RunTiming> {
+  const created: RunTiming["created"] = new Array(n);
+  const headers = { "x-auth-token": f.token, "content-type": "application/json" };
+  const endpoint = `${f.url}/v2.0/ports`;
+  const t = await drive(n, concurrency, async (i) => {
+    const { parent, tag } = childSlot(i, f.parents);
+    const r = await fetch(endpoint, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({
+        port: { network_id: f.networkId, name: `c${i}`, "binding:profile": { parent_name: parent, tag } },
+      }),
+    });
+    const text = await r.text();
+    if (r.status !== 201) throw new Error(`POST /v2.0/ports: ${r.status} ${text}`);
+    const p = (JSON.parse(text) as { port: Body }).port;
+    const fixed = p.fixed_ips as Array<{ ip_address: string }>;
+    created[i] = {
+      id: String(p.id),
+      mac: String(p.mac_address),
+      ip: String(fixed[0]?.ip_address),
+      parent,
+      tag,
+    };
+  });
+  return { ...t, created };
+}
+
+/**
+ * The HTTP floor: `n` authenticated GET /v2.0/networks/{LS1} (no NB transaction, the answer comes
+ * from the service's view), what a request costs before any port is created: HTTP, the token
+ * check, routing, rendering, logging, and the client's own fetch.
+ */
+export async function runFloor(f: Fixture, n: number, concurrency: number): Promise<RunTiming> {
+  const headers = { "x-auth-token": f.token };
+  const endpoint = `${f.url}/v2.0/networks/${f.networkId}`;
+  const t = await drive(n, concurrency, async () => {
+    const r = await fetch(endpoint, { headers });
+    const text = await r.text();
+    if (r.status !== 200) throw new Error(`GET /v2.0/networks/${f.networkId}: ${r.status} ${text}`);
+    JSON.parse(text);
+  });
+  return { ...t, created: [] };
+}
+
+// ---------------------------------------------------------------------------------------------
+// the raw NB baseline
+
+async function open(remote: string): Promise<{ client: OvsdbClient; nb: Database<NbTables> }> {
+  const client = await OvsdbClient.connect({ remotes: remote, database: NB });
+  try {
+    return { client, nb: await Database.open<NbTables>(client, NB) };
+  } catch (e) {
+    await client.close();
+    throw e;
+  }
+}
+
+function hex2(x: number): string {
+  return x.toString(16).padStart(2, "0");
+}
+
+/** The MAC and address the baseline gives child i: distinct, in the subnet's pool (from .2). */
+function rawAddress(i: number): { mac: string; ip: string } {
+  const n = i + 1;
+  const a = i + 2;
+  return {
+    mac: `fa:16:3e:${hex2((n >> 16) & 255)}:${hex2((n >> 8) & 255)}:${hex2(n & 255)}`,
+    ip: `10.128.${(a >> 8) & 255}.${a & 255}`,
+  };
+}
+
+/**
+ * The same rows written straight to NB by our OVSDB client, one transaction per port: insert the
+ * Logical_Switch_Port row that the service writes for the same request (portToSwitchPort, with
+ * the subnet's DHCP_Options) and mutate the switch's `ports` to insert it. One connection,
+ * `concurrency` transactions in flight, no group commit. What the service adds on top of this
+ * per port: HTTP, auth, policy, IPAM/MAC choice, the compare-and-swap guards on the switch and
+ * the parent (a wait and an update each), and waiting for its view to show the port.
+ */
+export async function runRaw(
+  remote: string,
+  f: Omit<Fixture, "url" | "token">,
+  n: number,
+  concurrency: number,
+): Promise<RunTiming> {
+  const { client, nb } = await open(remote);
+  try {
+    const tx = nb.transaction();
+    const lss = tx.select("Logical_Switch", [["name", "==", `neutron-${f.networkId}`]], ["_uuid"]);
+    const dhcps = tx.select("DHCP_Options", [], ["_uuid", "cidr", "external_ids"]);
+    const r = await tx.execute();
+    const switchUuid = r.rows(lss)[0]?._uuid;
+    const dhcp = r.rows(dhcps).find((d) => d.external_ids.subnet_id === f.subnetId);
+    const subnet = dhcp ? dhcpOptionsToSubnet(dhcp) : undefined;
+    if (!switchUuid || !dhcp || !subnet) throw new Error(`raw baseline: LS1 or its subnet is not in the NB`);
+    const subnets = new Map([[subnet.id, subnet]]);
+    const where = [["_uuid", "==", switchUuid]] as const;
+    const created: RunTiming["created"] = new Array(n);
+    const now = `${new Date().toISOString().slice(0, 19)}Z`;
+    const t = await drive(n, concurrency, async (i) => {
+      const { parent, tag } = childSlot(i, f.parents);
+      const { mac, ip } = rawAddress(i);
+      const port: PortFields = {
+        id: randomUUID(),
+        network_id: f.networkId,
+        project_id: f.projectId,
+        name: `c${i}`,
+        description: "",
+        mac_address: mac,
+        fixed_ips: [{ subnet_id: subnet.id, ip_address: ip }],
+        device_id: "",
+        device_owner: "",
+        admin_state_up: true,
+        port_security_enabled: true,
+        parent_name: parent,
+        tag,
+        revision_number: 1,
+        created_at: now,
+        updated_at: now,
+      };
+      const tx = nb.transaction();
+      const row = tx.insert("Logical_Switch_Port", {
+        ...portToSwitchPort(port, subnets),
+        dhcpv4_options: dhcp._uuid,
+        dhcpv6_options: null,
+      });
+      tx.mutate("Logical_Switch", where, [["ports", "insert", [row]]]);
+      await tx.execute();
+      created[i] = { id: port.id, mac, ip, parent, tag };
+    });
+    return { ...t, created };
+  } finally {
+    await client.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// the check
+
+export interface VerifyResult {
+  lsps: number;
+  children: number;
+}
+
+/**
+ * On a fresh connection: the NB holds exactly the fixture's parents and the `created` children
+ * (no more, no less); LS1 references exactly the children and mgmt exactly the parents; every
+ * child has the parent and tag it was asked for and the MAC and IP it was given, inside the
+ * /16; no IP, MAC or (parent, tag) appears twice. Throws on the first problem.
+ */
+export async function verifyNb(
+  remote: string,
+  f: Pick<Fixture, "networkId" | "mgmtNetworkId" | "parents">,
+  created: RunTiming["created"],
+): Promise<VerifyResult> {
+  const { client, nb } = await open(remote);
+  try {
+    const tx = nb.transaction();
+    const lspsRef = tx.select(
+      "Logical_Switch_Port",
+      [],
+      ["name", "addresses", "parent_name", "tag", "external_ids"],
+    );
+    const lssRef = tx.select("Logical_Switch", [], ["name", "ports"]);
+    const r = await tx.execute();
+    const lsps = r.rows(lspsRef);
+    const lss = r.rows(lssRef);
+    const fail = (m: string) => {
+      throw new Error(`NB check: ${m}`);
+    };
+    const n = created.length;
+    if (lsps.length !== f.parents.length + n)
+      fail(`${lsps.length} Logical_Switch_Port rows, expected ${f.parents.length} parents + ${n} children`);
+    const ls1 = lss.find((s) => s.name === `neutron-${f.networkId}`);
+    const mgmt = lss.find((s) => s.name === `neutron-${f.mgmtNetworkId}`);
+    if (!ls1 || !mgmt || lss.length !== 2)
+      fail(`expected the two switches mgmt and LS1, found ${lss.length}`);
+    const byUuid = new Map(lsps.map((p) => [p._uuid, p]));
+    const ls1Ports = new Set(ls1?.ports ?? []);
+    const mgmtNames = new Set((mgmt?.ports ?? []).map((u) => byUuid.get(u)?.name));
+    if (mgmtNames.size !== f.parents.length || !f.parents.every((p) => mgmtNames.has(p)))
+      fail(`mgmt references ${mgmtNames.size} ports, expected exactly the ${f.parents.length} parents`);
+    if (ls1Ports.size !== n) fail(`LS1 references ${ls1Ports.size} ports, expected ${n}`);
+    const want = new Map(created.map((c) => [c.id, c]));
+    if (want.size !== n) fail(`the run reports ${want.size} distinct port ids for ${n} ports`);
+    const ips = new Set<string>();
+    const macs = new Set<string>();
+    const slots = new Set<string>();
+    let children = 0;
+    for (const uuid of ls1Ports) {
+      const p = byUuid.get(uuid);
+      if (!p) fail(`LS1 references a missing row ${uuid}`);
+      const row = p as NonNullable<typeof p>;
+      const c = want.get(row.name);
+      if (!c) fail(`unexpected port ${row.name} on LS1`);
+      const exp = c as NonNullable<typeof c>;
+      if (row.addresses.length !== 1) fail(`port ${row.name} has addresses ${JSON.stringify(row.addresses)}`);
+      const [mac = "", ip = "", ...more] = (row.addresses[0] ?? "").split(" ");
+      if (more.length || mac !== exp.mac || ip !== exp.ip)
+        fail(`port ${row.name} holds "${row.addresses[0]}", the run was given ${exp.mac} ${exp.ip}`);
+      if (
+        !/^10\.128\.\d+\.\d+$/.test(ip) ||
+        ip === "10.128.0.0" ||
+        ip === "10.128.0.1" ||
+        ip === "10.128.255.255"
+      )
+        fail(`port ${row.name} has IP ${ip}, not an assignable address of ${CHILD_CIDR}`);
+      if (row.parent_name !== exp.parent || row.tag !== exp.tag)
+        fail(
+          `port ${row.name} has parent ${row.parent_name} tag ${row.tag}, asked for ${exp.parent} ${exp.tag}`,
+        );
+      const slot = `${row.parent_name}/${row.tag}`;
+      if (ips.has(ip)) fail(`IP ${ip} is used twice`);
+      if (macs.has(mac)) fail(`MAC ${mac} is used twice`);
+      if (slots.has(slot)) fail(`(parent, tag) ${slot} is used twice`);
+      ips.add(ip);
+      macs.add(mac);
+      slots.add(slot);
+      children++;
+    }
+    if (children !== n) fail(`${children} children found, expected ${n}`);
+    return { lsps: lsps.length, children };
+  } finally {
+    await client.close();
+  }
+}
