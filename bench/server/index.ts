@@ -84,48 +84,27 @@ const CONTEXT: Array<{ what: string; value: string; source: string }> = [
  * Hand-written observations that the numbers alone do not show, printed at the end of the docs
  * section. Dated: re-check and edit them when the service or the machine changes.
  */
-const NOTES = `**Observations** (2026-11-29, by hand, from this run and from \`--cpu-prof\` profiles of the
-service; re-check them when the service changes):
+const NOTES = `**Observations** (2026-11-29, by hand; re-check them when the service changes):
 
-- The machine was shared: other sessions' test suites ran during this run (load average up
-  to 7.8 on 2 cores, down to 0.5 near the end of the long run), hence the spread above. An
-  earlier, quieter single-round run gave API 223 / 253 ports/s at concurrency 1 / 16 against
-  raw NB 1,585 / 2,882 (p50 ratios 6.9x / 11.2x): the same verdicts.
-- Where the service's CPU goes, per port (\`OVN_DOCKER_BENCH_CPU_PROF=DIR npm run bench -- server
-  --only api-16\`, 10,000 ports): \`chooseMac\` (src/server/neutron/ports.ts) 1,988 µs (49 % of
-  the profile), idle 675 µs (17 %), HTTP (node http, fastify, JSON) 275 µs, request logging 269 µs,
-  writes to the NB socket 197 µs, GC 144 µs, \`checkParent\` 113 µs, \`createPorts\` 98 µs, the rest
-  of \`decide\` 82 µs, the view update 56 µs, the token check 30 µs. At concurrency 1 (3,000
-  ports): idle 2,413 µs (46 %: the request waits on the NB round trip and the monitor update),
-  HTTP 745, NB writes 369, logging 330, NB receive 186, \`createPorts\` 185, view update 173,
-  \`chooseMac\` 171, token check 115, \`checkParent\` 111 µs.
-- **What grows with NB is \`chooseMac\`**: \`used.size + reserved.size === 0 ? used : new Set([...reserved,
-  ...used])\` copies the network's whole set of used MACs for every port (the test is true only
-  for the first port of a network, not whenever \`reserved\` is empty), so a port costs O(ports on
-  the network). One copy takes about 0.1 ms at 1,000 MACs, 3.2 ms at 10,000 and 16.6 ms at
-  50,000 on this machine (measured alone): the long run's 14.5 ms of service CPU per port and
-  its 10x p50. Checking \`used\` and \`reserved\` in place (allocateMac only calls \`has\`) removes
-  it; nothing else in the profiles grows with the port count. The long run's flattening after
-  20,000 ports is the machine getting quieter, not the service.
-- \`checkParent\` builds the parent's whole PortFields (\`NeutronView.portFields\` →
-  \`switchPortToPort\`), which re-parses the network's subnet CIDRs with \`ipaddr.parseCIDR\`
-  on every request (it tries IPv6 first and throws for an IPv4 CIDR); \`portToSwitchPort\` →
-  \`prefixLength\` does the same per port: ~110 µs per port for what the parent row's
-  external_ids and a per-subnet cached prefix length already give.
-- Request logging at the default \`info\` level (fastify's two lines per request, pino →
-  sonic-boom to stdout) costs 270–330 µs per request, as much as the HTTP stack itself.
-- The service writes one batch at a time (\`PortCreator.drain\`: decide → one NB transaction →
-  wait for the view → answer), and batches stay small (about 5 ports per NB transaction at
-  concurrency 16 in a one-off in-process count over 2,000 ports), so service and client move in
-  lockstep: the service was idle 17 % of the time at concurrency 16; concurrency 64 did no better.
-- The throughput goal needs more than fixing the above: the HTTP floor alone (an authenticated
-  GET answered from the view) costs the service 247–411 µs and the client (Node fetch) 286–485 µs
-  per request, and ran at 1,604 req/s at concurrency 16 in this run (2,358 in a quieter one-off
-  run). 3,000 ports/s on 2 cores shared by client, service and NB leaves the service about
-  300 µs per port for HTTP, policy, IPAM and its NB transaction together. Likewise the 2x p50
-  goal at concurrency 1 leaves the service about 0.8 ms on top of the raw transaction, of which
-  the HTTP floor takes 0.58 ms.
-- The long run took 880 s and the whole suite 28 minutes; the long run was not capped.`;
+- The first full run of this suite (same day, before the fix below) gave 275 ports/s at
+  concurrency 16, p50 12x the raw NB transaction, and 880 s for 50,000 ports (p50 rising 10x).
+  Its \`--cpu-prof\` profile of the service put 49 % of the CPU in \`chooseMac\`
+  (src/server/neutron/ports.ts), which copied the network's whole set of used MACs for every
+  port: O(ports on the network) per port. MACs are now checked in place; parsed CIDRs are
+  memoised (\`ipaddr.parseCIDR\` ran on every port read, ~110 µs). This run is after the fix.
+- What still grows with NB: each port's NB transaction changes the switch's \`ports\` set,
+  and ovsdb-server writes the whole column (one uuid per port) to its log for every
+  transaction; the NB's CPU per port and the p50 per tenth grow with it (the long run above).
+  Fewer, larger transactions are the lever: the service already batches concurrent requests
+  (\`PortCreator\`), but writes one batch at a time, and at concurrency 16 batches stay small.
+- Per request, before the NB write: the HTTP floor row (an authenticated GET answered from the
+  view) shows what HTTP, fastify, the token check and the client's fetch cost on their own;
+  request logging at the default \`info\` level (two lines per request) was 270–330 µs of it
+  in the earlier profile. The throughput goal leaves about 300 µs per port for all of it on
+  2 cores shared by client, service and NB.
+- Next steps, not done: pipeline batches (decide batch k+1 against the generation batch k will
+  write, so a replica keeps two NB transactions in flight without conflicting with itself);
+  one log line per request instead of two.`;
 
 type Kind = "api" | "raw" | "floor";
 
