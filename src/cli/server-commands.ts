@@ -41,11 +41,13 @@ export function addServerCommands(program: Command): void {
       "write a starter configuration (one project, an admin and a member user) and print the credentials once",
     )
     .option("-d, --dir <dir>", "where to write server.yaml and token.key", "/etc/ovn-docker")
-    .option("--listen <host:port>", "address the server will listen on", "127.0.0.1:9696")
+    .option("--listen <host:port>", "address the server will listen on (default 127.0.0.1:9696)")
     .option("--mac-prefix <prefix>", "MAC prefix of allocated ports", "fa:16:3e")
     .option("--json", "print the result as JSON (for scripts)")
-    .action(async (o: { dir: string; listen: string; macPrefix: string; json?: boolean }) => {
-      const r = await initConfig(o.dir, { listen: o.listen, mac_prefix: o.macPrefix });
+    .action(async (o: { dir: string; listen?: string; macPrefix: string; json?: boolean }) => {
+      // `server` has a --listen of its own, which commander may hand the value to.
+      const listen = o.listen ?? (server.opts().listen as string | undefined) ?? "127.0.0.1:9696";
+      const r = await initConfig(o.dir, { listen, mac_prefix: o.macPrefix });
       if (o.json) {
         process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
         return;
@@ -59,5 +61,4 @@ export function addServerCommands(program: Command): void {
       ];
       process.stdout.write(`${lines.filter(Boolean).join("\n")}\n`);
     });
-  void server;
 }

@@ -66,7 +66,7 @@ export async function startNetworkService(opts: ServerOptions): Promise<NetworkS
     const app = fastify({
       ...server,
       logger: opts.logLevel ? server.logger : false,
-      maxParamLength: 1024,
+      routerOptions: { maxParamLength: 1024 },
       frameworkErrors,
     });
     installEdge(app);

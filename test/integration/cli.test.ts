@@ -141,3 +141,20 @@ test("--help everywhere exits 0", async () => {
     assert.match(r.stdout, /^Usage: ovn-docker/);
   }
 });
+
+test("server init writes a loadable config with the listen address asked for, and refuses to overwrite", async () => {
+  const d = path.join(dir, "srv");
+  const r = await cli("server", "init", "--dir", d, "--listen", "127.0.0.1:19696", "--json");
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as {
+    config_file: string;
+    users: Array<{ name: string; password: string }>;
+  };
+  assert.deepEqual(out.users.map((u) => u.name).sort(), ["admin", "demo"]);
+  const { loadConfig } = await import("../../src/server/config.js");
+  const cfg = await loadConfig(out.config_file);
+  assert.deepEqual(cfg.listen, { host: "127.0.0.1", port: 19696 });
+  const again = await cli("server", "init", "--dir", d);
+  assert.notEqual(again.code, 0);
+  assert.match(again.stderr, /exists/);
+});
