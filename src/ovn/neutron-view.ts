@@ -82,8 +82,7 @@ export class NeutronView {
   private constructor(readonly cache: MonitorCache<NbTables>) {
     cache.on("reset", () => this.clear());
     cache.on("change", (table, uuid, old, row) => {
-      if (table === "Logical_Switch")
-        this.onSwitch(uuid, old as LogicalSwitch | undefined, row as LogicalSwitch | undefined);
+      if (table === "Logical_Switch") this.onSwitch(uuid, row as LogicalSwitch | undefined);
       else if (table === "Logical_Switch_Port")
         this.onPort(old as LogicalSwitchPort | undefined, row as LogicalSwitchPort | undefined);
       else if (table === "DHCP_Options")
@@ -156,7 +155,7 @@ export class NeutronView {
     this.switchByUuid.clear();
   }
 
-  private onSwitch(uuid: string, old: LogicalSwitch | undefined, row: LogicalSwitch | undefined): void {
+  private onSwitch(uuid: string, row: LogicalSwitch | undefined): void {
     const oldId = this.switchByUuid.get(uuid);
     if (oldId && (!row || switchToNetwork(row)?.id !== oldId)) {
       this.networks.delete(oldId);
@@ -174,7 +173,6 @@ export class NeutronView {
       subnetIds: prev?.subnetIds ?? this.subnetsOf(network.id),
       portIds: prev?.portIds ?? this.portsOf(network.id),
     });
-    void old;
   }
 
   private subnetsOf(networkId: string): Set<string> {

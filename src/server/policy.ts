@@ -47,5 +47,3 @@ export function projectFor(who: Identity, requested: string | undefined, action:
 export function assertAdminFor(who: Identity, attribute: string, action: string): void {
   if (!who.isAdmin) throw forbidden(`${action}:${attribute}`);
 }
-
-export type { PortFields };

@@ -44,7 +44,7 @@ import {
 } from "./errors.js";
 import { bool, oneOrMany, patchOf, readBody, str } from "./input.js";
 import { canonicalIp, ipInCidr } from "./ipam.js";
-import { allocateMac, canonicalMac, parseMacPrefix } from "./macs.js";
+import { allocateMac, canonicalMac } from "./macs.js";
 import { visibleNetwork } from "./networks.js";
 import type { ListSpec } from "./query.js";
 import { renderPort } from "./render.js";

@@ -25,7 +25,7 @@ import {
   parseSubnetRequest,
   SubnetAllocator,
 } from "./ipam.js";
-import { allocateMac, parseMacPrefix } from "./macs.js";
+import { allocateMac } from "./macs.js";
 import { visibleNetwork } from "./networks.js";
 import type { ListSpec } from "./query.js";
 import { renderSubnet } from "./render.js";
