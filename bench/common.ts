@@ -222,3 +222,71 @@ export async function updateDocsSection(repoRoot: string, suite: string, body: s
   await fs.writeFile(file, text.endsWith("\n") ? text : `${text}\n`);
   return file;
 }
+
+/** utime + stime of a process, in seconds (NaN once it is gone). */
+export function processCpuS(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Resident set size of a process in MiB (NaN once it is gone). */
+export function processRssMiB(pid: number): number {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Math.round(Number(m[1]) / 102.4) / 10 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+export interface Goal {
+  goal: string;
+  met: boolean | undefined;
+  detail: string;
+}
+
+/** One line per goal, as every suite prints them. */
+export function goalLines(goals: readonly Goal[]): string[] {
+  return goals.map(
+    (g) =>
+      `goal: ${g.goal}: ${g.met === undefined ? "not measured" : g.met ? "MET" : "NOT MET"} (${g.detail})`,
+  );
+}
+
+/** The end of a run: print the goals, save the results file, and (full runs) rewrite the suite's docs section. */
+export async function finishRun(
+  opts: SuiteOptions,
+  suite: string,
+  res: { goals: readonly Goal[] },
+  docsBody: () => Promise<string>,
+): Promise<void> {
+  for (const l of goalLines(res.goals)) opts.log(l);
+  const file = await writeResults(opts, suite, res);
+  opts.log(`\nresults: ${path.relative(process.cwd(), file)}`);
+  if (opts.writeDocs && !opts.only) {
+    const docs = await updateDocsSection(opts.repoRoot, suite, await docsBody());
+    opts.log(`docs: ${path.relative(process.cwd(), docs)} (section bench:${suite})`);
+  }
+}
+
+/** --docs-from: rewrite a suite's docs section from a saved results file of a full run. */
+export async function renderDocsFromFile<T extends { suite: string; cases: unknown; partial?: boolean }>(
+  opts: SuiteOptions,
+  suite: string,
+  resultsFile: string,
+  docsBody: (res: T) => Promise<string>,
+): Promise<void> {
+  const res = JSON.parse(await fs.readFile(resultsFile, "utf8")) as T;
+  if (res.suite !== suite || !Array.isArray(res.cases))
+    throw new Error(`${resultsFile} is not a ${suite} result`);
+  if (res.partial) throw new Error(`${resultsFile} is a partial run (--only): not fit for the docs`);
+  const docs = await updateDocsSection(opts.repoRoot, suite, await docsBody(res));
+  opts.log(
+    `docs: ${path.relative(process.cwd(), docs)} (section bench:${suite}, from ${path.basename(resultsFile)})`,
+  );
+}

@@ -4,26 +4,26 @@
 // ovsdb-server with the same fixture, and its result is checked in the database afterwards.
 
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { type OvsdbServer, startOvsdbServer, stopAllOvsdbServers } from "../../src/sandbox/ovsdb-process.js";
 import {
   type Align,
+  finishRun,
   type LatencySummary,
   machineInfo,
   markdownTable,
   median,
   num,
+  processCpuS,
   readPastResults,
+  renderDocsFromFile,
   type Suite,
   type SuiteOptions,
   summarize,
   textTable,
-  updateDocsSection,
-  writeResults,
 } from "../common.js";
 import { PYTHON, runPythonBaseline } from "./python.js";
 import { prepareNb, runOurs, verifyNb } from "./workload.js";
@@ -203,17 +203,6 @@ function caseSpecs(ports: number): CaseSpec[] {
     monitor: false,
   });
   return specs;
-}
-
-/** utime + stime of a process, in seconds. */
-function processCpuS(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return Number.NaN;
-  }
 }
 
 async function runCase(spec: CaseSpec, ports: number, opts: SuiteOptions): Promise<CaseResult> {
@@ -730,27 +719,12 @@ export const ovsdbSuite: Suite = {
     opts.log("");
     for (const l of ratioLines(res)) opts.log(l);
     opts.log("");
-    for (const g of res.goals)
-      opts.log(
-        `goal: ${g.goal}: ${g.met === undefined ? "not measured" : g.met ? "MET" : "NOT MET"} (${g.detail})`,
-      );
-
-    const file = await writeResults(opts, "ovsdb", res);
-    opts.log(`\nresults: ${path.relative(process.cwd(), file)}`);
-    if (opts.writeDocs && !opts.only) {
-      const docs = await updateDocsSection(opts.repoRoot, "ovsdb", docsBody(res, await spread(opts, res)));
-      opts.log(`docs: ${path.relative(process.cwd(), docs)} (section bench:ovsdb)`);
-    }
+    await finishRun(opts, "ovsdb", res, async () => docsBody(res, await spread(opts, res)));
   },
 
   async renderDocs(opts, resultsFile) {
-    const res = JSON.parse(await readFile(resultsFile, "utf8")) as OvsdbResults;
-    if (res.suite !== "ovsdb" || !Array.isArray(res.cases))
-      throw new Error(`${resultsFile} is not an ovsdb result`);
-    if (res.partial) throw new Error(`${resultsFile} is a partial run (--only): not fit for the docs`);
-    const docs = await updateDocsSection(opts.repoRoot, "ovsdb", docsBody(res, await spread(opts, res)));
-    opts.log(
-      `docs: ${path.relative(process.cwd(), docs)} (section bench:ovsdb, from ${path.basename(resultsFile)})`,
+    await renderDocsFromFile<OvsdbResults>(opts, "ovsdb", resultsFile, async (res) =>
+      docsBody(res, await spread(opts, res)),
     );
   },
 };

@@ -9,27 +9,28 @@
 // (one .cpuprofile per service process, written when it stops), for finding where time goes.
 
 import { execFile } from "node:child_process";
-import { mkdir, readFile } from "node:fs/promises";
-import path from "node:path";
+import { mkdir } from "node:fs/promises";
 import { promisify } from "node:util";
 import { stopAllOvsdbServers } from "../../src/sandbox/ovsdb-process.js";
 import {
   type Align,
+  finishRun,
   type LatencySummary,
   machineInfo,
   markdownTable,
   median,
   num,
   percentile,
+  processCpuS,
+  processRssMiB,
   readPastResults,
+  renderDocsFromFile,
   type Suite,
   type SuiteOptions,
   summarize,
   textTable,
-  updateDocsSection,
-  writeResults,
 } from "../common.js";
-import { login, processCpuS, processRssMiB, SERVER_LOG_LEVEL, startBed } from "./service.js";
+import { login, SERVER_LOG_LEVEL, startBed } from "./service.js";
 import {
   CHILD_CIDR,
   createFixture,
@@ -737,27 +738,12 @@ export const serverSuite: Suite = {
     opts.log("");
     for (const l of timeLines(res)) opts.log(l);
     opts.log("");
-    for (const g of res.goals)
-      opts.log(
-        `goal: ${g.goal}: ${g.met === undefined ? "not measured" : g.met ? "MET" : "NOT MET"} (${g.detail})`,
-      );
-
-    const file = await writeResults(opts, "server", res);
-    opts.log(`\nresults: ${path.relative(process.cwd(), file)}`);
-    if (opts.writeDocs && !opts.only) {
-      const docs = await updateDocsSection(opts.repoRoot, "server", docsBody(res, await spread(opts, res)));
-      opts.log(`docs: ${path.relative(process.cwd(), docs)} (section bench:server)`);
-    }
+    await finishRun(opts, "server", res, async () => docsBody(res, await spread(opts, res)));
   },
 
   async renderDocs(opts, resultsFile) {
-    const res = JSON.parse(await readFile(resultsFile, "utf8")) as ServerResults;
-    if (res.suite !== "server" || !Array.isArray(res.cases))
-      throw new Error(`${resultsFile} is not a server result`);
-    if (res.partial) throw new Error(`${resultsFile} is a partial run (--only): not fit for the docs`);
-    const docs = await updateDocsSection(opts.repoRoot, "server", docsBody(res, await spread(opts, res)));
-    opts.log(
-      `docs: ${path.relative(process.cwd(), docs)} (section bench:server, from ${path.basename(resultsFile)})`,
+    await renderDocsFromFile<ServerResults>(opts, "server", resultsFile, async (res) =>
+      docsBody(res, await spread(opts, res)),
     );
   },
 };

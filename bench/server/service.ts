@@ -5,7 +5,7 @@
 // stops what it got back in a `finally`, and an "exit" hook signals whatever is left.
 
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { closeSync, openSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -46,27 +46,6 @@ function installExitHook(): void {
       }
     }
   });
-}
-
-/** utime + stime of a process, in seconds (NaN once it is gone). */
-export function processCpuS(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return Number.NaN;
-  }
-}
-
-/** Resident set size of a process in MiB (NaN once it is gone). */
-export function processRssMiB(pid: number): number {
-  try {
-    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Math.round(Number(m[1]) / 102.4) / 10 : Number.NaN;
-  } catch {
-    return Number.NaN;
-  }
 }
 
 export interface ServiceProcess {

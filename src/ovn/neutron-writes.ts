@@ -14,6 +14,7 @@ import { TransactionError } from "../ovsdb/transaction.js";
 import {
   KEY_PREFIX,
   type NetworkFields,
+  networkIdOf,
   networkToSwitch,
   type PortFields,
   portToSwitchPort,
@@ -46,10 +47,34 @@ function guardAndBump(
   seen: Record<string, string>,
   extra: Record<string, string> = {},
 ): void {
-  const where = [["_uuid", "==", uuid]] as const;
-  tx.wait(table, where, ["external_ids"], "==", [{ external_ids: seen }], 0);
-  const gen = String(Number(seen[GEN_KEY] ?? "0") + 1);
-  tx.update(table, where, { external_ids: { ...seen, ...extra, [GEN_KEY]: gen } });
+  guard(tx, table, uuid, seen);
+  tx.update(table, [["_uuid", "==", uuid]], {
+    external_ids: { ...seen, ...extra, [GEN_KEY]: nextGen(seen) },
+  });
+}
+
+/** The compare-and-swap half: the transaction fails unless the row's external_ids are still `seen`. */
+function guard(
+  tx: Transaction<NbTables>,
+  table: "Logical_Switch" | "Logical_Switch_Port",
+  uuid: string,
+  seen: Record<string, string>,
+): void {
+  tx.wait(table, [["_uuid", "==", uuid]], ["external_ids"], "==", [{ external_ids: seen }], 0);
+}
+
+function nextGen(seen: Record<string, string>): string {
+  return String(Number(seen[GEN_KEY] ?? "0") + 1);
+}
+
+/** The subnets of a network, by id, as portToSwitchPort needs them. */
+function subnetsOf(view: NeutronView, e: { subnetIds: ReadonlySet<string> }): Map<string, SubnetFields> {
+  const out = new Map<string, SubnetFields>();
+  for (const id of e.subnetIds) {
+    const x = view.subnets.get(id);
+    if (x) out.set(id, x.subnet);
+  }
+  return out;
 }
 
 async function run(tx: Transaction<NbTables>, what: string): Promise<void> {
@@ -170,13 +195,7 @@ export async function createPorts(nb: Nb, view: NeutronView, writes: readonly Po
     const p = w.port;
     const e = view.networks.get(p.network_id);
     if (!e) throw new StaleViewError(`network ${p.network_id} is gone`);
-    const subnets = new Map(
-      [...e.subnetIds].flatMap((s) => {
-        const x = view.subnets.get(s);
-        return x ? [[s, x.subnet] as const] : [];
-      }),
-    );
-    const row = portToSwitchPort(p, subnets);
+    const row = portToSwitchPort(p, subnetsOf(view, e));
     const name = tx.insert("Logical_Switch_Port", {
       ...row,
       dhcpv4_options: w.dhcpv4 ?? null,
@@ -212,24 +231,11 @@ export async function updatePort(
   const cur = view.ports.get(p.id);
   const e = view.networks.get(p.network_id);
   if (!cur || !e) throw new StaleViewError(`port ${p.id} is gone`);
-  const subnets = new Map(
-    [...e.subnetIds].flatMap((s) => {
-      const x = view.subnets.get(s);
-      return x ? [[s, x.subnet] as const] : [];
-    }),
-  );
-  const row = portToSwitchPort(p, subnets);
+  const row = portToSwitchPort(p, subnetsOf(view, e));
   const tx = nb.transaction();
   guardAndBump(tx, "Logical_Switch", e.switchUuid, e.externalIds);
   // The port's own row is guarded too: a concurrent update of it makes this one stale.
-  tx.wait(
-    "Logical_Switch_Port",
-    [["_uuid", "==", cur.lspUuid]],
-    ["external_ids"],
-    "==",
-    [{ external_ids: cur.row.external_ids }],
-    0,
-  );
+  guard(tx, "Logical_Switch_Port", cur.lspUuid, cur.row.external_ids);
   tx.update("Logical_Switch_Port", [["_uuid", "==", cur.lspUuid]], {
     ...row,
     // A trunk's parent or subport stays one: the trunk keys are not the port's to drop.
@@ -248,17 +254,9 @@ export async function updatePort(
 export async function deletePort(nb: Nb, view: NeutronView, id: string): Promise<void> {
   const cur = view.ports.get(id);
   if (!cur) return;
-  const p = view.portFields(id);
-  const e = p ? view.networks.get(p.network_id) : undefined;
+  const e = view.networks.get(networkIdOf(cur.row.external_ids["neutron:network_name"] ?? "") ?? "");
   const tx = nb.transaction();
-  tx.wait(
-    "Logical_Switch_Port",
-    [["_uuid", "==", cur.lspUuid]],
-    ["external_ids"],
-    "==",
-    [{ external_ids: cur.row.external_ids }],
-    0,
-  );
+  guard(tx, "Logical_Switch_Port", cur.lspUuid, cur.row.external_ids);
   if (e) tx.mutate("Logical_Switch", [["_uuid", "==", e.switchUuid]], [["ports", "delete", [cur.lspUuid]]]);
   tx.delete("Logical_Switch_Port", [["_uuid", "==", cur.lspUuid]]);
   await run(tx, `deleting port ${id}`);
@@ -289,14 +287,12 @@ export async function writeTrunk(
   if (!parent) throw new StaleViewError(`parent port ${parentId} is gone`);
   const tx = nb.transaction();
   const seen = parent.row.external_ids;
-  const gen = (x: Record<string, string>) => String(Number(x[GEN_KEY] ?? "0") + 1);
-  const pWhere = [["_uuid", "==", parent.lspUuid]] as const;
-  tx.wait("Logical_Switch_Port", pWhere, ["external_ids"], "==", [{ external_ids: seen }], 0);
-  tx.update("Logical_Switch_Port", pWhere, {
+  guard(tx, "Logical_Switch_Port", parent.lspUuid, seen);
+  tx.update("Logical_Switch_Port", [["_uuid", "==", parent.lspUuid]], {
     external_ids: {
       ...withoutTrunkKeys(seen),
       ...(trunk ? trunkToExternalIds(trunk) : {}),
-      [GEN_KEY]: gen(seen),
+      [GEN_KEY]: nextGen(seen),
     },
   });
   for (const { port: p, trunkId } of subports) {
@@ -322,7 +318,7 @@ export async function writeTrunk(
         "neutron:revision_number": String(p.revision_number),
         [`${KEY_PREFIX}updated_at`]: p.updated_at,
         ...(trunkId ? { [TRUNK_ID_KEY]: trunkId } : {}),
-        [GEN_KEY]: gen(was.external_ids),
+        [GEN_KEY]: nextGen(was.external_ids),
       },
     });
   }

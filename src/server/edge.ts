@@ -1,6 +1,7 @@
-// The edge of the HTTP service: how bodies are parsed, and what clients get for requests
-// that fail before any route handler runs (malformed JSON, unknown routes, bad URLs). Under
-// /v2.0 every such answer is a NeutronError, under /v3 a Keystone error.
+// The edge of the HTTP service: how bodies are parsed, and what clients get for every
+// request that fails: in a Neutron route (the routes just throw), or before any route runs
+// (malformed JSON, unknown routes, bad URLs). Under /v2.0 every such answer is a
+// NeutronError, under /v3 a Keystone error (the Keystone plugin answers its own routes).
 
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { keystoneErrorBody } from "./keystone/errors.js";
@@ -67,7 +68,7 @@ function answer(req: FastifyRequest, reply: FastifyReply, status: number, messag
   );
 }
 
-/** What fastify itself rejects, as the API's own errors. */
+/** Errors of the Neutron routes and what fastify itself rejects, as the API's own errors. */
 export function installEdge(app: FastifyInstance): void {
   app.removeContentTypeParser(["application/json"]);
   app.addContentTypeParser("application/json", { parseAs: "string" }, parseJsonBody);

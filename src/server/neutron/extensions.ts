@@ -2,7 +2,7 @@
 
 import type { FastifyInstance } from "fastify";
 import type { VersionEntry } from "../keystone/catalog.js";
-import { identityOf, type NeutronContext, sendError } from "./context.js";
+import { identityOf, type NeutronContext } from "./context.js";
 import { notFound } from "./errors.js";
 
 const UPDATED = "2026-11-29T00:00:00-00:00";
@@ -50,22 +50,14 @@ export function extensionRoutes(app: FastifyInstance, ctx: NeutronContext): void
     };
   });
   app.get("/v2.0/extensions", async (req, reply) => {
-    try {
-      identityOf(ctx, req);
-      return { extensions: EXTENSIONS };
-    } catch (e) {
-      return sendError(reply, e);
-    }
+    identityOf(ctx, req);
+    return { extensions: EXTENSIONS };
   });
   app.get("/v2.0/extensions/:alias", async (req, reply) => {
-    try {
-      identityOf(ctx, req);
-      const alias = (req.params as { alias: string }).alias;
-      const ext = EXTENSIONS.find((x) => x.alias === alias);
-      if (!ext) throw notFound("extension", alias);
-      return { extension: ext };
-    } catch (e) {
-      return sendError(reply, e);
-    }
+    identityOf(ctx, req);
+    const alias = (req.params as { alias: string }).alias;
+    const ext = EXTENSIONS.find((x) => x.alias === alias);
+    if (!ext) throw notFound("extension", alias);
+    return { extension: ext };
   });
 }

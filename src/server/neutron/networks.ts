@@ -6,15 +6,7 @@ import type { NetworkFields } from "../../ovn/neutron-rows.js";
 import { createNetwork, deleteNetwork, updateNetwork } from "../../ovn/neutron-writes.js";
 import type { Identity } from "../keystone/identity.js";
 import { assertAdminFor, assertOwnsNetwork, canSeeNetwork, projectFor } from "../policy.js";
-import {
-  identityOf,
-  listResponse,
-  type NeutronContext,
-  newId,
-  projectFields,
-  sendError,
-  withRetry,
-} from "./context.js";
+import { identityOf, listResponse, type NeutronContext, newId, projectFields, withRetry } from "./context.js";
 import { badRequest, forbidden, networkInUse, notFound } from "./errors.js";
 import { bool, int, oneOrMany, patchOf, readBody, str } from "./input.js";
 import type { ListSpec } from "./query.js";
@@ -103,96 +95,72 @@ function parseCreate(ctx: NeutronContext, who: Identity, o: Record<string, unkno
 
 export function networkRoutes(app: FastifyInstance, ctx: NeutronContext): void {
   app.get("/v2.0/networks", async (req, reply) => {
-    try {
-      const who = identityOf(ctx, req);
-      const items = [...ctx.view.networks.values()]
-        .filter((e) => canSeeNetwork(who, e.network))
-        .map((e) => renderNetwork(e.network, ctx.view));
-      return listResponse(req, "networks", items, SPEC);
-    } catch (e) {
-      return sendError(reply, e);
-    }
+    const who = identityOf(ctx, req);
+    const items = [...ctx.view.networks.values()]
+      .filter((e) => canSeeNetwork(who, e.network))
+      .map((e) => renderNetwork(e.network, ctx.view));
+    return listResponse(req, "networks", items, SPEC);
   });
 
   app.get("/v2.0/networks/:id", async (req: FastifyRequest<{ Params: { id: string } }>, reply) => {
-    try {
-      const who = identityOf(ctx, req);
-      return {
-        network: projectFields(req, renderNetwork(visibleNetwork(ctx, who, req.params.id), ctx.view)),
-      };
-    } catch (e) {
-      return sendError(reply, e);
-    }
+    const who = identityOf(ctx, req);
+    return {
+      network: projectFields(req, renderNetwork(visibleNetwork(ctx, who, req.params.id), ctx.view)),
+    };
   });
 
   app.post("/v2.0/networks", async (req, reply) => {
-    try {
-      const who = identityOf(ctx, req);
-      if (who.vmScope) throw forbidden("create_network");
-      const { items, bulk } = oneOrMany(readBody(req), "network", "networks");
-      const nets = items.map((o) => parseCreate(ctx, who, o));
-      for (const n of nets) await createNetwork(ctx.nb, n);
-      await ctx.view.until(
-        () => nets.every((n) => ctx.view.networks.has(n.id)),
-        ctx.viewWaitMs,
-        "new network",
-      );
-      const out = nets.map((n) => renderNetwork(n, ctx.view));
-      return reply.code(201).send(bulk ? { networks: out } : { network: out[0] });
-    } catch (e) {
-      return sendError(reply, e);
-    }
+    const who = identityOf(ctx, req);
+    if (who.vmScope) throw forbidden("create_network");
+    const { items, bulk } = oneOrMany(readBody(req), "network", "networks");
+    const nets = items.map((o) => parseCreate(ctx, who, o));
+    for (const n of nets) await createNetwork(ctx.nb, n);
+    await ctx.view.until(() => nets.every((n) => ctx.view.networks.has(n.id)), ctx.viewWaitMs, "new network");
+    const out = nets.map((n) => renderNetwork(n, ctx.view));
+    return reply.code(201).send(bulk ? { networks: out } : { network: out[0] });
   });
 
   app.put("/v2.0/networks/:id", async (req: FastifyRequest<{ Params: { id: string } }>, reply) => {
-    try {
-      const who = identityOf(ctx, req);
-      const patch = patchOf(readBody(req), "network");
-      for (const k of Object.keys(patch))
-        if (!UPDATE_KEYS.has(k)) throw badRequest("network", `Cannot update read-only attribute ${k}`);
-      const updated = await withRetry(ctx, "updating network", async () => {
-        const cur = visibleNetwork(ctx, who, req.params.id);
-        assertOwnsNetwork(who, cur, "update_network");
-        if (patch.shared !== undefined && bool(patch, "shared") !== cur.shared)
-          assertAdminFor(who, "shared", "update_network");
-        const next: NetworkFields = {
-          ...cur,
-          name: str(patch, "name") ?? cur.name,
-          description: str(patch, "description") ?? cur.description,
-          admin_state_up: bool(patch, "admin_state_up") ?? cur.admin_state_up,
-          shared: bool(patch, "shared") ?? cur.shared,
-          mtu: checkMtu(int(patch, "mtu")) ?? cur.mtu,
-          revision_number: cur.revision_number + 1,
-          updated_at: ctx.now(),
-        };
-        await updateNetwork(ctx.nb, ctx.view, next);
-        return next;
-      });
-      await ctx.view.until(
-        () => ctx.view.networks.get(updated.id)?.network.revision_number === updated.revision_number,
-        ctx.viewWaitMs,
-        "updated network",
-      );
-      return { network: renderNetwork(updated, ctx.view) };
-    } catch (e) {
-      return sendError(reply, e);
-    }
+    const who = identityOf(ctx, req);
+    const patch = patchOf(readBody(req), "network");
+    for (const k of Object.keys(patch))
+      if (!UPDATE_KEYS.has(k)) throw badRequest("network", `Cannot update read-only attribute ${k}`);
+    const updated = await withRetry(ctx, "updating network", async () => {
+      const cur = visibleNetwork(ctx, who, req.params.id);
+      assertOwnsNetwork(who, cur, "update_network");
+      if (patch.shared !== undefined && bool(patch, "shared") !== cur.shared)
+        assertAdminFor(who, "shared", "update_network");
+      const next: NetworkFields = {
+        ...cur,
+        name: str(patch, "name") ?? cur.name,
+        description: str(patch, "description") ?? cur.description,
+        admin_state_up: bool(patch, "admin_state_up") ?? cur.admin_state_up,
+        shared: bool(patch, "shared") ?? cur.shared,
+        mtu: checkMtu(int(patch, "mtu")) ?? cur.mtu,
+        revision_number: cur.revision_number + 1,
+        updated_at: ctx.now(),
+      };
+      await updateNetwork(ctx.nb, ctx.view, next);
+      return next;
+    });
+    await ctx.view.until(
+      () => ctx.view.networks.get(updated.id)?.network.revision_number === updated.revision_number,
+      ctx.viewWaitMs,
+      "updated network",
+    );
+    return { network: renderNetwork(updated, ctx.view) };
   });
 
   app.delete("/v2.0/networks/:id", async (req: FastifyRequest<{ Params: { id: string } }>, reply) => {
-    try {
-      const who = identityOf(ctx, req);
-      await withRetry(ctx, "deleting network", async () => {
-        const cur = visibleNetwork(ctx, who, req.params.id);
-        assertOwnsNetwork(who, cur, "delete_network");
-        const ports = ctx.view.networks.get(cur.id)?.portIds.size ?? 0;
-        if (ports > 0) throw networkInUse(cur.id);
-        await deleteNetwork(ctx.nb, ctx.view, cur.id);
-      });
-      await ctx.view.until(() => !ctx.view.networks.has(req.params.id), ctx.viewWaitMs, "deleted network");
-      return reply.code(204).send();
-    } catch (e) {
-      return sendError(reply, e);
-    }
+    const who = identityOf(ctx, req);
+    await withRetry(ctx, "deleting network", async () => {
+      const cur = visibleNetwork(ctx, who, req.params.id);
+      assertOwnsNetwork(who, cur, "delete_network");
+      const ports = ctx.view.networks.get(cur.id)?.portIds.size ?? 0;
+      if (ports > 0) throw networkInUse(cur.id);
+      await deleteNetwork(ctx.nb, ctx.view, cur.id);
+    });
+    await ctx.view.until(() => !ctx.view.networks.has(req.params.id), ctx.viewWaitMs, "deleted network");
+    return reply.code(204).send();
   });
 }

@@ -28,7 +28,6 @@ import {
   type NeutronContext,
   newId,
   projectFields,
-  sendError,
   withRetry,
 } from "./context.js";
 import {
@@ -444,122 +443,99 @@ const upOf = (ctx: NeutronContext, id: string) => ctx.view.ports.get(id)?.up ===
 
 export function portRoutes(app: FastifyInstance, ctx: NeutronContext, creator: PortCreator): void {
   app.get("/v2.0/ports", async (req, reply) => {
-    try {
-      const who = identityOf(ctx, req);
-      const items = [];
-      for (const id of ctx.view.ports.keys()) {
-        const p = ctx.view.portFields(id);
-        if (p && canSeePort(who, p)) items.push(renderPort(p, upOf(ctx, id)));
-      }
-      return listResponse(req, "ports", items, SPEC);
-    } catch (e) {
-      return sendError(reply, e);
+    const who = identityOf(ctx, req);
+    const items = [];
+    for (const id of ctx.view.ports.keys()) {
+      const p = ctx.view.portFields(id);
+      if (p && canSeePort(who, p)) items.push(renderPort(p, upOf(ctx, id)));
     }
+    return listResponse(req, "ports", items, SPEC);
   });
 
   app.get("/v2.0/ports/:id", async (req: FastifyRequest<{ Params: { id: string } }>, reply) => {
-    try {
-      const who = identityOf(ctx, req);
-      const p = visiblePort(ctx, who, req.params.id);
-      return {
-        port: projectFields(req, { ...renderPort(p, upOf(ctx, p.id)), ...trunkDetails(ctx.view, p.id) }),
-      };
-    } catch (e) {
-      return sendError(reply, e);
-    }
+    const who = identityOf(ctx, req);
+    const p = visiblePort(ctx, who, req.params.id);
+    return {
+      port: projectFields(req, { ...renderPort(p, upOf(ctx, p.id)), ...trunkDetails(ctx.view, p.id) }),
+    };
   });
 
   app.post("/v2.0/ports", async (req, reply) => {
-    try {
-      const who = identityOf(ctx, req);
-      const { items, bulk } = oneOrMany(readBody(req), "port", "ports");
-      if (bulk) {
-        // A bulk request is all or nothing: decide all, write all in one transaction.
-        const ports = await withRetry(ctx, "creating ports", async () => {
-          const res = new Reservations();
-          const writes = items.map((o) => decide(ctx, who, o, res));
-          await createPorts(ctx.nb, ctx.view, writes);
-          return writes.map((w) => w.port);
-        });
-        await ctx.view.until(() => ports.every((p) => ctx.view.ports.has(p.id)), ctx.viewWaitMs, "new ports");
-        return reply.code(201).send({ ports: ports.map((p) => renderPort(p, upOf(ctx, p.id))) });
-      }
-      const p = await creator.create(who, items[0] as Record<string, unknown>);
-      return reply.code(201).send({ port: renderPort(p, upOf(ctx, p.id)) });
-    } catch (e) {
-      return sendError(reply, e);
+    const who = identityOf(ctx, req);
+    const { items, bulk } = oneOrMany(readBody(req), "port", "ports");
+    if (bulk) {
+      // A bulk request is all or nothing: decide all, write all in one transaction.
+      const ports = await withRetry(ctx, "creating ports", async () => {
+        const res = new Reservations();
+        const writes = items.map((o) => decide(ctx, who, o, res));
+        await createPorts(ctx.nb, ctx.view, writes);
+        return writes.map((w) => w.port);
+      });
+      await ctx.view.until(() => ports.every((p) => ctx.view.ports.has(p.id)), ctx.viewWaitMs, "new ports");
+      return reply.code(201).send({ ports: ports.map((p) => renderPort(p, upOf(ctx, p.id))) });
     }
+    const p = await creator.create(who, items[0] as Record<string, unknown>);
+    return reply.code(201).send({ port: renderPort(p, upOf(ctx, p.id)) });
   });
 
   app.put("/v2.0/ports/:id", async (req: FastifyRequest<{ Params: { id: string } }>, reply) => {
-    try {
-      const who = identityOf(ctx, req);
-      const patch = patchOf(readBody(req), "port");
-      for (const k of Object.keys(patch)) {
-        if (!UPDATE_KEYS.has(k))
-          throw badRequest(
-            "port",
-            `Cannot update attribute ${k} (supported: ${[...UPDATE_KEYS].join(", ")})`,
-          );
-      }
-      const next = await withRetry(ctx, "updating port", async () => {
-        const cur = visiblePort(ctx, who, req.params.id);
-        assertMayWritePort(who, cur, "update_port");
-        const profile = profileOf(patch);
-        if (profile) assertPortNotInTrunk(ctx.view, cur.id);
-        const parent = profile ? profile.parent : cur.parent_name;
-        const tag = profile ? profile.tag : cur.tag;
-        if (who.vmScope && parent !== who.vmScope.parentPortId)
-          throw forbidden("update_port", ["binding:profile"]);
-        if (profile && parent !== null && tag !== null)
-          checkParent(ctx, who, cur.project_id, parent, tag, cur.id, new Reservations());
-        const p: PortFields = {
-          ...cur,
-          name: str(patch, "name") ?? cur.name,
-          description: str(patch, "description") ?? cur.description,
-          device_id: str(patch, "device_id") ?? cur.device_id,
-          device_owner: str(patch, "device_owner") ?? cur.device_owner,
-          admin_state_up: bool(patch, "admin_state_up") ?? cur.admin_state_up,
-          port_security_enabled: bool(patch, "port_security_enabled") ?? cur.port_security_enabled,
-          parent_name: parent,
-          tag,
-          revision_number: cur.revision_number + 1,
-          updated_at: ctx.now(),
-        };
-        await updatePort(ctx.nb, ctx.view, { port: p, ...dhcpFor(ctx, p.fixed_ips) }, cur.parent_name);
-        return p;
-      });
-      await ctx.view.until(
-        () => ctx.view.portFields(next.id)?.revision_number === next.revision_number,
-        ctx.viewWaitMs,
-        "updated port",
-      );
-      return { port: renderPort(next, upOf(ctx, next.id)) };
-    } catch (e) {
-      return sendError(reply, e);
+    const who = identityOf(ctx, req);
+    const patch = patchOf(readBody(req), "port");
+    for (const k of Object.keys(patch)) {
+      if (!UPDATE_KEYS.has(k))
+        throw badRequest("port", `Cannot update attribute ${k} (supported: ${[...UPDATE_KEYS].join(", ")})`);
     }
+    const next = await withRetry(ctx, "updating port", async () => {
+      const cur = visiblePort(ctx, who, req.params.id);
+      assertMayWritePort(who, cur, "update_port");
+      const profile = profileOf(patch);
+      if (profile) assertPortNotInTrunk(ctx.view, cur.id);
+      const parent = profile ? profile.parent : cur.parent_name;
+      const tag = profile ? profile.tag : cur.tag;
+      if (who.vmScope && parent !== who.vmScope.parentPortId)
+        throw forbidden("update_port", ["binding:profile"]);
+      if (profile && parent !== null && tag !== null)
+        checkParent(ctx, who, cur.project_id, parent, tag, cur.id, new Reservations());
+      const p: PortFields = {
+        ...cur,
+        name: str(patch, "name") ?? cur.name,
+        description: str(patch, "description") ?? cur.description,
+        device_id: str(patch, "device_id") ?? cur.device_id,
+        device_owner: str(patch, "device_owner") ?? cur.device_owner,
+        admin_state_up: bool(patch, "admin_state_up") ?? cur.admin_state_up,
+        port_security_enabled: bool(patch, "port_security_enabled") ?? cur.port_security_enabled,
+        parent_name: parent,
+        tag,
+        revision_number: cur.revision_number + 1,
+        updated_at: ctx.now(),
+      };
+      await updatePort(ctx.nb, ctx.view, { port: p, ...dhcpFor(ctx, p.fixed_ips) }, cur.parent_name);
+      return p;
+    });
+    await ctx.view.until(
+      () => ctx.view.portFields(next.id)?.revision_number === next.revision_number,
+      ctx.viewWaitMs,
+      "updated port",
+    );
+    return { port: renderPort(next, upOf(ctx, next.id)) };
   });
 
   app.delete("/v2.0/ports/:id", async (req: FastifyRequest<{ Params: { id: string } }>, reply) => {
-    try {
-      const who = identityOf(ctx, req);
-      await withRetry(ctx, "deleting port", async () => {
-        const cur = visiblePort(ctx, who, req.params.id);
-        assertMayWritePort(who, cur, "delete_port");
-        assertPortNotInTrunk(ctx.view, cur.id);
-        const kids = [...(ctx.view.children.get(cur.id)?.values() ?? [])];
-        if (kids.length > 0) {
-          throw conflict(
-            "PortHasChildren",
-            `Port ${cur.id} is the parent of container port(s) ${kids.sort().join(", ")}; delete them first`,
-          );
-        }
-        await deletePort(ctx.nb, ctx.view, cur.id);
-      });
-      await ctx.view.until(() => !ctx.view.ports.has(req.params.id), ctx.viewWaitMs, "deleted port");
-      return reply.code(204).send();
-    } catch (e) {
-      return sendError(reply, e);
-    }
+    const who = identityOf(ctx, req);
+    await withRetry(ctx, "deleting port", async () => {
+      const cur = visiblePort(ctx, who, req.params.id);
+      assertMayWritePort(who, cur, "delete_port");
+      assertPortNotInTrunk(ctx.view, cur.id);
+      const kids = [...(ctx.view.children.get(cur.id)?.values() ?? [])];
+      if (kids.length > 0) {
+        throw conflict(
+          "PortHasChildren",
+          `Port ${cur.id} is the parent of container port(s) ${kids.sort().join(", ")}; delete them first`,
+        );
+      }
+      await deletePort(ctx.nb, ctx.view, cur.id);
+    });
+    await ctx.view.until(() => !ctx.view.ports.has(req.params.id), ctx.viewWaitMs, "deleted port");
+    return reply.code(204).send();
   });
 }

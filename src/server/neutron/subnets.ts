@@ -6,15 +6,7 @@ import type { SubnetFields } from "../../ovn/neutron-rows.js";
 import { createSubnets, deleteSubnet, updateSubnet } from "../../ovn/neutron-writes.js";
 import type { Identity } from "../keystone/identity.js";
 import { assertOwnsNetwork, canSeeNetwork } from "../policy.js";
-import {
-  identityOf,
-  listResponse,
-  type NeutronContext,
-  newId,
-  projectFields,
-  sendError,
-  withRetry,
-} from "./context.js";
+import { identityOf, listResponse, type NeutronContext, newId, projectFields, withRetry } from "./context.js";
 import { badRequest, invalidInput, notFound, subnetInUse, unavailable } from "./errors.js";
 import { bool, int, oneOrMany, patchOf, readBody, str } from "./input.js";
 import {
@@ -202,125 +194,105 @@ function dhcpServerMac(ctx: NeutronContext, s: SubnetFields, taken: ReadonlySet<
 
 export function subnetRoutes(app: FastifyInstance, ctx: NeutronContext): void {
   app.get("/v2.0/subnets", async (req, reply) => {
-    try {
-      const who = identityOf(ctx, req);
-      const items = [...ctx.view.subnets.values()]
-        .filter((s) => {
-          const n = ctx.view.networks.get(s.subnet.network_id)?.network;
-          return n !== undefined && canSeeNetwork(who, n);
-        })
-        .map((s) => renderSubnet(s.subnet));
-      return listResponse(req, "subnets", items, SPEC);
-    } catch (e) {
-      return sendError(reply, e);
-    }
+    const who = identityOf(ctx, req);
+    const items = [...ctx.view.subnets.values()]
+      .filter((s) => {
+        const n = ctx.view.networks.get(s.subnet.network_id)?.network;
+        return n !== undefined && canSeeNetwork(who, n);
+      })
+      .map((s) => renderSubnet(s.subnet));
+    return listResponse(req, "subnets", items, SPEC);
   });
 
   app.get("/v2.0/subnets/:id", async (req: FastifyRequest<{ Params: { id: string } }>, reply) => {
-    try {
-      const who = identityOf(ctx, req);
-      return { subnet: projectFields(req, renderSubnet(visibleSubnet(ctx, who, req.params.id))) };
-    } catch (e) {
-      return sendError(reply, e);
-    }
+    const who = identityOf(ctx, req);
+    return { subnet: projectFields(req, renderSubnet(visibleSubnet(ctx, who, req.params.id))) };
   });
 
   app.post("/v2.0/subnets", async (req, reply) => {
-    try {
-      const who = identityOf(ctx, req);
-      const { items, bulk } = oneOrMany(readBody(req), "subnet", "subnets");
-      // All or nothing: every item is decided before anything is written, then one transaction.
-      const created = await withRetry(ctx, "creating subnets", async () => {
-        const plans = items.map((o) => parseCreate(ctx, who, o));
-        for (const [i, a] of plans.entries()) {
-          for (const b of plans.slice(i + 1)) {
-            if (a.network_id === b.network_id && cidrsOverlap(a.cidr, b.cidr)) {
-              throw invalidInput(
-                `Requested subnet with cidr: ${b.cidr} for network: ${b.network_id} overlaps with another subnet`,
-              );
-            }
+    const who = identityOf(ctx, req);
+    const { items, bulk } = oneOrMany(readBody(req), "subnet", "subnets");
+    // All or nothing: every item is decided before anything is written, then one transaction.
+    const created = await withRetry(ctx, "creating subnets", async () => {
+      const plans = items.map((o) => parseCreate(ctx, who, o));
+      for (const [i, a] of plans.entries()) {
+        for (const b of plans.slice(i + 1)) {
+          if (a.network_id === b.network_id && cidrsOverlap(a.cidr, b.cidr)) {
+            throw invalidInput(
+              `Requested subnet with cidr: ${b.cidr} for network: ${b.network_id} overlaps with another subnet`,
+            );
           }
         }
-        const macs = new Set<string>();
-        await createSubnets(
-          ctx.nb,
-          ctx.view,
-          plans.map((x) => {
-            const mac = dhcpServerMac(ctx, x, macs);
-            macs.add(mac);
-            return { subnet: x, serverMac: mac };
-          }),
-        );
-        return plans;
-      });
-      await ctx.view.until(
-        () => created.every((s) => ctx.view.subnets.has(s.id)),
-        ctx.viewWaitMs,
-        "new subnets",
+      }
+      const macs = new Set<string>();
+      await createSubnets(
+        ctx.nb,
+        ctx.view,
+        plans.map((x) => {
+          const mac = dhcpServerMac(ctx, x, macs);
+          macs.add(mac);
+          return { subnet: x, serverMac: mac };
+        }),
       );
-      const out = created.map(renderSubnet);
-      return reply.code(201).send(bulk ? { subnets: out } : { subnet: out[0] });
-    } catch (e) {
-      return sendError(reply, e);
-    }
+      return plans;
+    });
+    await ctx.view.until(
+      () => created.every((s) => ctx.view.subnets.has(s.id)),
+      ctx.viewWaitMs,
+      "new subnets",
+    );
+    const out = created.map(renderSubnet);
+    return reply.code(201).send(bulk ? { subnets: out } : { subnet: out[0] });
   });
 
   app.put("/v2.0/subnets/:id", async (req: FastifyRequest<{ Params: { id: string } }>, reply) => {
-    try {
-      const who = identityOf(ctx, req);
-      const patch = patchOf(readBody(req), "subnet");
-      for (const k of Object.keys(patch)) {
-        if (!UPDATE_KEYS.has(k))
-          throw badRequest(
-            "subnet",
-            `Cannot update attribute ${k} (supported: ${[...UPDATE_KEYS].join(", ")})`,
-          );
-      }
-      const next = await withRetry(ctx, "updating subnet", async () => {
-        const cur = visibleSubnet(ctx, who, req.params.id);
-        const net = visibleNetwork(ctx, who, cur.network_id);
-        assertOwnsNetwork(who, net, "update_subnet");
-        const s: SubnetFields = {
-          ...cur,
-          name: str(patch, "name") ?? cur.name,
-          description: str(patch, "description") ?? cur.description,
-          enable_dhcp: bool(patch, "enable_dhcp") ?? cur.enable_dhcp,
-          dns_nameservers:
-            stringList(patch, "dns_nameservers", (x) => canonicalIp(x, "dns_nameservers")) ??
-            cur.dns_nameservers,
-          host_routes: hostRoutes(patch) ?? cur.host_routes,
-          revision_number: cur.revision_number + 1,
-          updated_at: ctx.now(),
-        };
-        await updateSubnet(ctx.nb, ctx.view, s, dhcpServerMac(ctx, s));
-        return s;
-      });
-      await ctx.view.until(
-        () => ctx.view.subnets.get(next.id)?.subnet.revision_number === next.revision_number,
-        ctx.viewWaitMs,
-        "updated subnet",
-      );
-      return { subnet: renderSubnet(next) };
-    } catch (e) {
-      return sendError(reply, e);
+    const who = identityOf(ctx, req);
+    const patch = patchOf(readBody(req), "subnet");
+    for (const k of Object.keys(patch)) {
+      if (!UPDATE_KEYS.has(k))
+        throw badRequest(
+          "subnet",
+          `Cannot update attribute ${k} (supported: ${[...UPDATE_KEYS].join(", ")})`,
+        );
     }
+    const next = await withRetry(ctx, "updating subnet", async () => {
+      const cur = visibleSubnet(ctx, who, req.params.id);
+      const net = visibleNetwork(ctx, who, cur.network_id);
+      assertOwnsNetwork(who, net, "update_subnet");
+      const s: SubnetFields = {
+        ...cur,
+        name: str(patch, "name") ?? cur.name,
+        description: str(patch, "description") ?? cur.description,
+        enable_dhcp: bool(patch, "enable_dhcp") ?? cur.enable_dhcp,
+        dns_nameservers:
+          stringList(patch, "dns_nameservers", (x) => canonicalIp(x, "dns_nameservers")) ??
+          cur.dns_nameservers,
+        host_routes: hostRoutes(patch) ?? cur.host_routes,
+        revision_number: cur.revision_number + 1,
+        updated_at: ctx.now(),
+      };
+      await updateSubnet(ctx.nb, ctx.view, s, dhcpServerMac(ctx, s));
+      return s;
+    });
+    await ctx.view.until(
+      () => ctx.view.subnets.get(next.id)?.subnet.revision_number === next.revision_number,
+      ctx.viewWaitMs,
+      "updated subnet",
+    );
+    return { subnet: renderSubnet(next) };
   });
 
   app.delete("/v2.0/subnets/:id", async (req: FastifyRequest<{ Params: { id: string } }>, reply) => {
-    try {
-      const who = identityOf(ctx, req);
-      await withRetry(ctx, "deleting subnet", async () => {
-        const cur = visibleSubnet(ctx, who, req.params.id);
-        assertOwnsNetwork(who, visibleNetwork(ctx, who, cur.network_id), "delete_subnet");
-        for (const ip of ctx.view.usedIps.get(cur.network_id) ?? []) {
-          if (ipInCidr(ip, cur.cidr)) throw subnetInUse(cur.id);
-        }
-        await deleteSubnet(ctx.nb, ctx.view, cur.id);
-      });
-      await ctx.view.until(() => !ctx.view.subnets.has(req.params.id), ctx.viewWaitMs, "deleted subnet");
-      return reply.code(204).send();
-    } catch (e) {
-      return sendError(reply, e);
-    }
+    const who = identityOf(ctx, req);
+    await withRetry(ctx, "deleting subnet", async () => {
+      const cur = visibleSubnet(ctx, who, req.params.id);
+      assertOwnsNetwork(who, visibleNetwork(ctx, who, cur.network_id), "delete_subnet");
+      for (const ip of ctx.view.usedIps.get(cur.network_id) ?? []) {
+        if (ipInCidr(ip, cur.cidr)) throw subnetInUse(cur.id);
+      }
+      await deleteSubnet(ctx.nb, ctx.view, cur.id);
+    });
+    await ctx.view.until(() => !ctx.view.subnets.has(req.params.id), ctx.viewWaitMs, "deleted subnet");
+    return reply.code(204).send();
   });
 }

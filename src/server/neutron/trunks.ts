@@ -30,15 +30,7 @@ import {
 } from "../../ovn/trunk-rows.js";
 import type { Identity } from "../keystone/identity.js";
 import { canSeePort, projectFor } from "../policy.js";
-import {
-  identityOf,
-  listResponse,
-  type NeutronContext,
-  newId,
-  projectFields,
-  sendError,
-  withRetry,
-} from "./context.js";
+import { identityOf, listResponse, type NeutronContext, newId, projectFields, withRetry } from "./context.js";
 import {
   conflict,
   duplicateSubPort,
@@ -460,203 +452,171 @@ export function trunkRoutes(app: FastifyInstance, ctx: NeutronContext): void {
   const parentKey = (trunkId: string) => ctx.view.trunks.get(trunkId) ?? trunkId;
 
   app.get("/v2.0/trunks", async (req, reply) => {
-    try {
-      const who = identityOf(ctx, req);
-      const items: Resource[] = [];
-      for (const id of ctx.view.trunks.keys()) {
-        const t = trunkOf(ctx.view, id);
-        if (t && canSeeTrunk(who, t)) items.push(renderTrunk(ctx.view, t));
-      }
-      return listResponse(req, "trunks", items, SPEC);
-    } catch (e) {
-      return sendError(reply, e);
+    const who = identityOf(ctx, req);
+    const items: Resource[] = [];
+    for (const id of ctx.view.trunks.keys()) {
+      const t = trunkOf(ctx.view, id);
+      if (t && canSeeTrunk(who, t)) items.push(renderTrunk(ctx.view, t));
     }
+    return listResponse(req, "trunks", items, SPEC);
   });
 
   app.get("/v2.0/trunks/:id", async (req: WithId, reply) => {
-    try {
-      const who = identityOf(ctx, req);
-      return { trunk: projectFields(req, renderTrunk(ctx.view, visibleTrunk(ctx, who, req.params.id))) };
-    } catch (e) {
-      return sendError(reply, e);
-    }
+    const who = identityOf(ctx, req);
+    return { trunk: projectFields(req, renderTrunk(ctx.view, visibleTrunk(ctx, who, req.params.id))) };
   });
 
   app.get("/v2.0/trunks/:id/get_subports", async (req: WithId, reply) => {
-    try {
-      const who = identityOf(ctx, req);
-      return { sub_ports: subportsOf(ctx.view, visibleTrunk(ctx, who, req.params.id)) };
-    } catch (e) {
-      return sendError(reply, e);
-    }
+    const who = identityOf(ctx, req);
+    return { sub_ports: subportsOf(ctx.view, visibleTrunk(ctx, who, req.params.id)) };
   });
 
   app.post("/v2.0/trunks", async (req, reply) => {
-    try {
-      const who = identityOf(ctx, req);
-      const body = readBody(req);
-      if ("trunks" in body) throw httpBadRequest("Bulk operation not supported");
-      const o = objectBody(req, "trunk");
-      checkKeys(o, CREATE_KEYS, "POST");
-      if (!("port_id" in o))
-        throw httpBadRequest("Failed to parse request. Required attribute 'port_id' not specified");
-      if (!isUuid(o.port_id))
-        throw httpBadRequest(`Invalid input for port_id. Reason: '${pyStr(o.port_id)}' is not a valid UUID.`);
-      const portId = o.port_id;
-      const requested = parseSubports(o.sub_ports ?? [], "attribute");
-      const name = str(o, "name") ?? "";
-      const description = str(o, "description") ?? "";
-      const adminUp = bool(o, "admin_state_up") ?? true;
-      const askedProject = str(o, "project_id") ?? str(o, "tenant_id");
-      if (who.vmScope) throw forbidden("create_trunk");
-      projectFor(who, askedProject, "create_trunk");
-      const id = newId();
-      const t = await queue.run(portId, async () => {
-        const written = await withRetry(ctx, "creating trunk", async () => {
-          const parent = checkParent(ctx, who, portId);
-          if (askedProject !== undefined && askedProject !== parent.project_id) {
-            throw invalidInput(
-              `project_id ${askedProject} is not the project of parent port ${parent.id} (${parent.project_id}): a trunk belongs to its parent port's project`,
-            );
-          }
-          const writes = requested.map((s) => {
-            const { port, tag } = checkSubport(ctx, who, parent, id, s);
-            return attach(ctx, port, parent.id, tag, id);
-          });
-          const now = ctx.now();
-          const trunk: TrunkFields = {
-            id,
-            port_id: parent.id,
-            project_id: parent.project_id,
-            name,
-            description,
-            admin_state_up: adminUp,
-            revision_number: 1,
-            created_at: now,
-            updated_at: now,
-          };
-          await writeTrunk(ctx.nb, ctx.view, parent.id, trunk, writes);
-          return trunk;
+    const who = identityOf(ctx, req);
+    const body = readBody(req);
+    if ("trunks" in body) throw httpBadRequest("Bulk operation not supported");
+    const o = objectBody(req, "trunk");
+    checkKeys(o, CREATE_KEYS, "POST");
+    if (!("port_id" in o))
+      throw httpBadRequest("Failed to parse request. Required attribute 'port_id' not specified");
+    if (!isUuid(o.port_id))
+      throw httpBadRequest(`Invalid input for port_id. Reason: '${pyStr(o.port_id)}' is not a valid UUID.`);
+    const portId = o.port_id;
+    const requested = parseSubports(o.sub_ports ?? [], "attribute");
+    const name = str(o, "name") ?? "";
+    const description = str(o, "description") ?? "";
+    const adminUp = bool(o, "admin_state_up") ?? true;
+    const askedProject = str(o, "project_id") ?? str(o, "tenant_id");
+    if (who.vmScope) throw forbidden("create_trunk");
+    projectFor(who, askedProject, "create_trunk");
+    const id = newId();
+    const t = await queue.run(portId, async () => {
+      const written = await withRetry(ctx, "creating trunk", async () => {
+        const parent = checkParent(ctx, who, portId);
+        if (askedProject !== undefined && askedProject !== parent.project_id) {
+          throw invalidInput(
+            `project_id ${askedProject} is not the project of parent port ${parent.id} (${parent.project_id}): a trunk belongs to its parent port's project`,
+          );
+        }
+        const writes = requested.map((s) => {
+          const { port, tag } = checkSubport(ctx, who, parent, id, s);
+          return attach(ctx, port, parent.id, tag, id);
         });
-        return shown(ctx, written, "new trunk");
+        const now = ctx.now();
+        const trunk: TrunkFields = {
+          id,
+          port_id: parent.id,
+          project_id: parent.project_id,
+          name,
+          description,
+          admin_state_up: adminUp,
+          revision_number: 1,
+          created_at: now,
+          updated_at: now,
+        };
+        await writeTrunk(ctx.nb, ctx.view, parent.id, trunk, writes);
+        return trunk;
       });
-      return reply.code(201).send({ trunk: renderTrunk(ctx.view, t) });
-    } catch (e) {
-      return sendError(reply, e);
-    }
+      return shown(ctx, written, "new trunk");
+    });
+    return reply.code(201).send({ trunk: renderTrunk(ctx.view, t) });
   });
 
   app.put("/v2.0/trunks/:id", async (req: WithId, reply) => {
-    try {
-      const who = identityOf(ctx, req);
-      const patch = objectBody(req, "trunk");
-      checkKeys(patch, UPDATE_KEYS, "PUT");
-      const name = str(patch, "name");
-      const description = str(patch, "description");
-      const adminUp = bool(patch, "admin_state_up");
-      const next = await queue.run(parentKey(req.params.id), async () => {
-        const written = await withRetry(ctx, "updating trunk", async () => {
-          const cur = visibleTrunk(ctx, who, req.params.id);
-          if (who.vmScope) throw forbidden("update_trunk");
-          const t: TrunkFields = {
-            ...cur,
-            name: name ?? cur.name,
-            description: description ?? cur.description,
-            admin_state_up: adminUp ?? cur.admin_state_up,
-            revision_number: cur.revision_number + 1,
-            updated_at: ctx.now(),
-          };
-          await writeTrunk(ctx.nb, ctx.view, cur.port_id, t, []);
-          return t;
-        });
-        return shown(ctx, written, "updated trunk");
+    const who = identityOf(ctx, req);
+    const patch = objectBody(req, "trunk");
+    checkKeys(patch, UPDATE_KEYS, "PUT");
+    const name = str(patch, "name");
+    const description = str(patch, "description");
+    const adminUp = bool(patch, "admin_state_up");
+    const next = await queue.run(parentKey(req.params.id), async () => {
+      const written = await withRetry(ctx, "updating trunk", async () => {
+        const cur = visibleTrunk(ctx, who, req.params.id);
+        if (who.vmScope) throw forbidden("update_trunk");
+        const t: TrunkFields = {
+          ...cur,
+          name: name ?? cur.name,
+          description: description ?? cur.description,
+          admin_state_up: adminUp ?? cur.admin_state_up,
+          revision_number: cur.revision_number + 1,
+          updated_at: ctx.now(),
+        };
+        await writeTrunk(ctx.nb, ctx.view, cur.port_id, t, []);
+        return t;
       });
-      return { trunk: renderTrunk(ctx.view, next) };
-    } catch (e) {
-      return sendError(reply, e);
-    }
+      return shown(ctx, written, "updated trunk");
+    });
+    return { trunk: renderTrunk(ctx.view, next) };
   });
 
   app.delete("/v2.0/trunks/:id", async (req: WithId, reply) => {
-    try {
-      const who = identityOf(ctx, req);
-      await queue.run(parentKey(req.params.id), async () => {
-        await withRetry(ctx, "deleting trunk", async () => {
-          const cur = visibleTrunk(ctx, who, req.params.id);
-          if (who.vmScope) throw forbidden("delete_trunk");
-          if (!cur.admin_state_up) throw trunkDisabled(cur.id);
-          const released = subportsOf(ctx.view, cur).map((s) => detach(ctx, s.port_id));
-          await writeTrunk(ctx.nb, ctx.view, cur.port_id, null, released);
-        });
-        await ctx.view.until(() => !ctx.view.trunks.has(req.params.id), ctx.viewWaitMs, "deleted trunk");
+    const who = identityOf(ctx, req);
+    await queue.run(parentKey(req.params.id), async () => {
+      await withRetry(ctx, "deleting trunk", async () => {
+        const cur = visibleTrunk(ctx, who, req.params.id);
+        if (who.vmScope) throw forbidden("delete_trunk");
+        if (!cur.admin_state_up) throw trunkDisabled(cur.id);
+        const released = subportsOf(ctx.view, cur).map((s) => detach(ctx, s.port_id));
+        await writeTrunk(ctx.nb, ctx.view, cur.port_id, null, released);
       });
-      return reply.code(204).send();
-    } catch (e) {
-      return sendError(reply, e);
-    }
+      await ctx.view.until(() => !ctx.view.trunks.has(req.params.id), ctx.viewWaitMs, "deleted trunk");
+    });
+    return reply.code(204).send();
   });
 
   app.put("/v2.0/trunks/:id/add_subports", async (req: WithId, reply) => {
-    try {
-      const who = identityOf(ctx, req);
-      const body = readBody(req);
-      const next = await queue.run(parentKey(req.params.id), async () => {
-        const written = await withRetry(ctx, "adding subports", async () => {
-          const cur = visibleTrunk(ctx, who, req.params.id);
-          if (who.vmScope) throw forbidden("add_subports");
-          const requested = parseSubports(body.sub_ports, "action");
-          const parent = ctx.view.portFields(cur.port_id);
-          if (!parent) throw notFound("trunk", cur.id);
-          const writes = requested.map((s) => {
-            const { port, tag } = checkSubport(ctx, who, parent, cur.id, s);
-            return attach(ctx, port, parent.id, tag, cur.id);
-          });
-          if (!cur.admin_state_up) throw trunkDisabled(cur.id);
-          if (writes.length === 0) return cur;
-          const t = { ...cur, revision_number: cur.revision_number + 1, updated_at: ctx.now() };
-          await writeTrunk(ctx.nb, ctx.view, cur.port_id, t, writes);
-          return t;
+    const who = identityOf(ctx, req);
+    const body = readBody(req);
+    const next = await queue.run(parentKey(req.params.id), async () => {
+      const written = await withRetry(ctx, "adding subports", async () => {
+        const cur = visibleTrunk(ctx, who, req.params.id);
+        if (who.vmScope) throw forbidden("add_subports");
+        const requested = parseSubports(body.sub_ports, "action");
+        const parent = ctx.view.portFields(cur.port_id);
+        if (!parent) throw notFound("trunk", cur.id);
+        const writes = requested.map((s) => {
+          const { port, tag } = checkSubport(ctx, who, parent, cur.id, s);
+          return attach(ctx, port, parent.id, tag, cur.id);
         });
-        return shown(ctx, written, "trunk with new subports");
+        if (!cur.admin_state_up) throw trunkDisabled(cur.id);
+        if (writes.length === 0) return cur;
+        const t = { ...cur, revision_number: cur.revision_number + 1, updated_at: ctx.now() };
+        await writeTrunk(ctx.nb, ctx.view, cur.port_id, t, writes);
+        return t;
       });
-      return renderTrunk(ctx.view, next);
-    } catch (e) {
-      return sendError(reply, e);
-    }
+      return shown(ctx, written, "trunk with new subports");
+    });
+    return renderTrunk(ctx.view, next);
   });
 
   app.put("/v2.0/trunks/:id/remove_subports", async (req: WithId, reply) => {
-    try {
-      const who = identityOf(ctx, req);
-      const body = readBody(req);
-      const next = await queue.run(parentKey(req.params.id), async () => {
-        const written = await withRetry(ctx, "removing subports", async () => {
-          const cur = visibleTrunk(ctx, who, req.params.id);
-          if (who.vmScope) throw forbidden("remove_subports");
-          if (!cur.admin_state_up) throw trunkDisabled(cur.id);
-          const requested = parseSubports(body.sub_ports, "action");
-          const current = new Set(subportsOf(ctx.view, cur).map((s) => s.port_id));
-          const writes = requested.map((s) => {
-            if (!current.has(s.port_id)) {
-              // Neutron's wording, which prints the subport's id where it says "parent port".
-              throw new NeutronError(
-                404,
-                "SubPortNotFound",
-                `SubPort on trunk ${cur.id} with parent port ${s.port_id} could not be found.`,
-              );
-            }
-            return detach(ctx, s.port_id);
-          });
-          if (writes.length === 0) return cur;
-          const t = { ...cur, revision_number: cur.revision_number + 1, updated_at: ctx.now() };
-          await writeTrunk(ctx.nb, ctx.view, cur.port_id, t, writes);
-          return t;
+    const who = identityOf(ctx, req);
+    const body = readBody(req);
+    const next = await queue.run(parentKey(req.params.id), async () => {
+      const written = await withRetry(ctx, "removing subports", async () => {
+        const cur = visibleTrunk(ctx, who, req.params.id);
+        if (who.vmScope) throw forbidden("remove_subports");
+        if (!cur.admin_state_up) throw trunkDisabled(cur.id);
+        const requested = parseSubports(body.sub_ports, "action");
+        const current = new Set(subportsOf(ctx.view, cur).map((s) => s.port_id));
+        const writes = requested.map((s) => {
+          if (!current.has(s.port_id)) {
+            // Neutron's wording, which prints the subport's id where it says "parent port".
+            throw new NeutronError(
+              404,
+              "SubPortNotFound",
+              `SubPort on trunk ${cur.id} with parent port ${s.port_id} could not be found.`,
+            );
+          }
+          return detach(ctx, s.port_id);
         });
-        return shown(ctx, written, "trunk without the removed subports");
+        if (writes.length === 0) return cur;
+        const t = { ...cur, revision_number: cur.revision_number + 1, updated_at: ctx.now() };
+        await writeTrunk(ctx.nb, ctx.view, cur.port_id, t, writes);
+        return t;
       });
-      return renderTrunk(ctx.view, next);
-    } catch (e) {
-      return sendError(reply, e);
-    }
+      return shown(ctx, written, "trunk without the removed subports");
+    });
+    return renderTrunk(ctx.view, next);
   });
 }
