@@ -58,7 +58,7 @@ const NOTES = `**Observations** (2026-11-29, by hand; re-check them when the cli
   option (src/ovsdb/coalescer.ts), which sends the transactions issued while one is in flight
   together as one, each caller still getting its own result or error. With 16 callers each
   waiting for its reply, a server transaction can hold at most 16 ports, so "batched 16/tx"
-  is the ceiling at this concurrency: group commit runs within about 1.6x of it; the 2x
+  is the ceiling at this concurrency: group commit runs within 1.6–2.0x of it (two full runs); the 2x
   goal against batched-1000 would need more than 16 requests in flight.
 - An earlier \`MonitorCache\` spent 84 % of the client's time in \`applyDiff\` rebuilding the
   whole \`ports\` set for every one-element diff (O(N²) over the run); set diffs now carry
