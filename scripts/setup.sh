@@ -13,6 +13,10 @@ PACKAGES=(
   iproute2 ethtool    # namespaces, veths, offload settings
   python3-openvswitch # the Python OVSDB library, baseline of bench/ovsdb
   python3-openstackclient # the standard OpenStack CLI, used to test API compatibility
+  docker.io runc containerd tini # the Docker engine inside sandbox VMs (started by ovn-docker itself)
+  podman containernetworking-plugins # podman (runc, CNI backend) and the reference CNI plugins
+  busybox-static      # the local container image (no registry is reachable)
+  tcpdump             # VLAN tags on the wire, in the e2e tests
 )
 
 missing=()
@@ -29,6 +33,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get -o DPkg::Lock::Timeout=600 update -q
+  # Debian's docker.io/containerd postinst scripts would start their services: a policy-rc.d
+  # that refuses keeps package installation from starting any daemon (only when none exists).
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
 fi
 

@@ -3,6 +3,7 @@
 
 import { Command, CommanderError } from "commander";
 import { RemoteError } from "../ovsdb/remote.js";
+import { addAgentCommands } from "./agent-commands.js";
 import { UsageError } from "./output.js";
 import { addOvsdbCommands } from "./ovsdb-commands.js";
 import { addServerCommands } from "./server-commands.js";
@@ -13,6 +14,7 @@ const program = new Command("ovn-docker")
   .showHelpAfterError()
   .exitOverride();
 
+addAgentCommands(program);
 addOvsdbCommands(program);
 addServerCommands(program);
 

@@ -1,0 +1,184 @@
+// Attach and detach, as the seed describes them:
+//   1. take an unused VLAN tag in this VM (an OVSDB transaction on the VM's Open_vSwitch DB),
+//   2. create an API port with binding:profile {parent_name: vif-id, tag},
+//   3. create the veth pair into the container's namespace with the port's MAC, IPs, MTU, routes,
+//   4. wait until the port is ACTIVE (OVN bound it) and the VM's switch opened the access port.
+// Any failure undoes the steps already done, last first. Each step is recorded on the OVSDB row
+// before the next begins, so a crash at any point leaves something `gc` can find and finish.
+
+import type { Port } from "../client/index.js";
+import { NeutronApiError } from "../client/index.js";
+import type { Attachment, AttachmentState, VSwitch } from "../vswitch/vswitch.js";
+import { PORT_PREFIX } from "../vswitch/vswitch.js";
+import { type Agent, AgentError, addressInfo, DEVICE_OWNER, type NetworkInfo } from "./agent.js";
+import { faultPoint } from "./faults.js";
+import { selfOwner } from "./owner.js";
+import { type PlumbAddress, plumb, unplumb } from "./plumbing.js";
+
+export interface AttachRequest {
+  network: NetworkInfo;
+  /** The container that owns the network namespace, and a process in it. */
+  container: { id: string; pid: number };
+  ifname: string;
+  /** "attached" for a container, "pool" for a prepared network sandbox. */
+  state: Extract<AttachmentState, "attached" | "pool">;
+  /** API port name (default: the container id's first 12 characters). */
+  portName?: string;
+  /** Keep this process as the owner (the caller finishes the work, e.g. `run` starting the app). */
+  keepOwner?: boolean;
+}
+
+type Undo = () => Promise<void>;
+
+async function unwind(undo: Undo[], cause: unknown): Promise<never> {
+  const problems: string[] = [];
+  for (const u of undo.reverse()) {
+    try {
+      await u();
+    } catch (e) {
+      problems.push((e as Error).message);
+    }
+  }
+  if (problems.length > 0 && cause instanceof Error) {
+    cause.message += ` (undo was incomplete, run "ovn-docker gc": ${problems.join("; ")})`;
+  }
+  throw cause;
+}
+
+/** Polls the API until the port is ACTIVE; throws after `timeoutMs`. */
+export async function waitActive(agent: Agent, portId: string, timeoutMs: number): Promise<Port> {
+  const deadline = Date.now() + timeoutMs;
+  let delay = 5;
+  for (;;) {
+    const port = await agent.api().getPort(portId);
+    if (port.status === "ACTIVE") return port;
+    if (Date.now() >= deadline) {
+      throw new AgentError(
+        `port ${portId} did not become ACTIVE within ${timeoutMs} ms (status ${port.status ?? "unknown"}): ` +
+          "OVN has not bound it; check that the VM's own port is bound on its hypervisor (ovn-controller) " +
+          "or raise --active-timeout",
+      );
+    }
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 50);
+  }
+}
+
+function addressesOf(port: Port, network: NetworkInfo) {
+  const addresses: PlumbAddress[] = [];
+  let gateway4: string | undefined;
+  let gateway6: string | undefined;
+  for (const f of port.fixed_ips) {
+    if (!f.ip_address) continue;
+    const info = addressInfo(f.ip_address, network.subnets);
+    addresses.push({
+      address: f.ip_address,
+      prefixLength: info?.prefixLength ?? (f.ip_address.includes(":") ? 128 : 32),
+    });
+    if (info?.gateway && info.version === 4 && !gateway4) gateway4 = info.gateway;
+    if (info?.gateway && info.version === 6 && !gateway6) gateway6 = info.gateway;
+  }
+  return { addresses, gateway4, gateway6 };
+}
+
+/** Creates one attachment; returns it as recorded. Undoes everything on failure. */
+export async function attach(agent: Agent, req: AttachRequest): Promise<Attachment> {
+  const vs = await agent.vswitch();
+  const vifId = await agent.vifId();
+  const api = agent.api();
+  const undo: Undo[] = [];
+  try {
+    // 1. the VLAN tag
+    const att = await vs.reserve({
+      owner: selfOwner(),
+      container: req.container.id,
+      ifname: req.ifname,
+      networkId: req.network.network.id,
+      networkName: req.network.network.name,
+      vifId,
+      mode: agent.settings.mode,
+      created: new Date().toISOString(),
+    });
+    undo.push(() => vs.release(att.tag));
+    faultPoint("reserved");
+
+    // 2. the API port
+    const port = await api.createPort({
+      network_id: req.network.network.id,
+      name: req.portName ?? req.container.id.slice(0, 12),
+      device_owner: DEVICE_OWNER,
+      device_id: vifId,
+      "binding:profile": { parent_name: vifId, tag: att.tag },
+    });
+    undo.push(() => api.deletePort(port.id, { ignoreMissing: true }));
+    faultPoint("port-created");
+    const ips = port.fixed_ips.map((f) => f.ip_address).filter((x): x is string => !!x);
+    await vs.update(att.tag, { portId: port.id, mac: port.mac_address, ips });
+    faultPoint("recorded");
+
+    // 3. the veth pair
+    const hostIf = `${PORT_PREFIX}${att.tag}`;
+    await plumb({
+      hostIf,
+      ifname: req.ifname,
+      pid: req.container.pid,
+      mac: port.mac_address,
+      mtu: req.network.network.mtu ?? 1442,
+      ...addressesOf(port, req.network),
+    });
+    undo.push(() => unplumb(hostIf));
+    faultPoint("plumbed");
+
+    // 4. ready on both sides: OVN bound the port, the VM's switch opened the access port
+    const [, opened] = await Promise.all([
+      waitActive(agent, port.id, agent.settings.activeTimeoutMs),
+      vs.waitOpened(att.tag, agent.settings.activeTimeoutMs),
+    ]);
+    if (!opened.opened) {
+      throw new AgentError(
+        `the VM's switch did not open ${hostIf} on ${vs.bridge}: ${opened.error ?? "unknown error"}`,
+      );
+    }
+    faultPoint("active");
+    await vs.update(att.tag, req.keepOwner ? { state: req.state } : { state: req.state, owner: null });
+    return (await vs.get(att.tag)) ?? att;
+  } catch (e) {
+    return unwind(undo, e);
+  }
+}
+
+/**
+ * Takes one attachment apart: API port, veth, OVS port (and its tag), in that order, so that a
+ * crash in between leaves the OVSDB row for gc to find. Idempotent.
+ */
+export async function detach(agent: Agent, vs: VSwitch, att: Attachment): Promise<void> {
+  await vs.update(att.tag, { state: "detaching", owner: selfOwner() });
+  faultPoint("detaching");
+  await deleteApiPorts(agent, att);
+  faultPoint("port-deleted");
+  await unplumb(att.portName);
+  faultPoint("unplumbed");
+  await vs.release(att.tag);
+}
+
+/**
+ * Deletes the API port of an attachment: the recorded one, or (after a crash before it was
+ * recorded) every port of ours whose binding:profile names this VM and this tag.
+ */
+export async function deleteApiPorts(agent: Agent, att: Attachment): Promise<void> {
+  const api = agent.api();
+  if (att.portId) {
+    await api.deletePort(att.portId, { ignoreMissing: true });
+    return;
+  }
+  const vifId = att.vifId ?? (await agent.vifId());
+  const ports = await api.listPorts({ device_id: vifId, device_owner: DEVICE_OWNER });
+  for (const p of ports) {
+    const b = p["binding:profile"];
+    if (b?.parent_name === vifId && b.tag === att.tag) {
+      await api.deletePort(p.id, { ignoreMissing: true }).catch((e: unknown) => {
+        if (!(e instanceof NeutronApiError && e.status === 404)) throw e;
+      });
+    }
+  }
+}

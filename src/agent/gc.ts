@@ -1,0 +1,110 @@
+// gc: reconciles the places a container's network leaves traces in this VM and removes what has
+// no owner: API ports of this VM's children with no attachment, OVS ports whose container is
+// gone or whose half-done work belongs to a dead process, veths with no OVS port, network
+// sandboxes with no attachment. Work in progress (its owner process is alive) is left alone,
+// and so is anything we did not create (no "ovn-docker:" marker, other device owners or VMs).
+
+import type { Attachment } from "../vswitch/vswitch.js";
+import { PORT_PREFIX } from "../vswitch/vswitch.js";
+import { type Agent, DEVICE_OWNER } from "./agent.js";
+import { deleteApiPorts } from "./attach.js";
+import { LABEL_ROLE, LABEL_VIF } from "./engine.js";
+import { ownerAlive } from "./owner.js";
+import { hostLinks, unplumb } from "./plumbing.js";
+
+export interface GcReport {
+  /** OVS ports (and their API ports and veths) taken apart. */
+  attachments: Array<{ tag: number; reason: string }>;
+  /** API ports deleted that no attachment referred to. */
+  ports: string[];
+  /** veths deleted that had no OVS port. */
+  veths: string[];
+  /** Network sandboxes removed. */
+  sandboxes: string[];
+}
+
+function inProgress(a: Attachment): boolean {
+  return (a.state === "reserving" || a.state === "detaching") && ownerAlive(a.owner);
+}
+
+/**
+ * `cheap`: only the VM's own records (half-done work of dead processes); no engine or API
+ * listing. This is what runs before each `run`.
+ */
+export async function gc(agent: Agent, opts: { cheap?: boolean } = {}): Promise<GcReport> {
+  const report: GcReport = { attachments: [], ports: [], veths: [], sandboxes: [] };
+  const vs = await agent.vswitch();
+  const atts = await vs.list();
+
+  const teardown = async (a: Attachment, reason: string) => {
+    await deleteApiPorts(agent, a);
+    await unplumb(a.portName);
+    await vs.release(a.tag);
+    report.attachments.push({ tag: a.tag, reason });
+  };
+
+  // 1. half-done work whose process died
+  const remaining: Attachment[] = [];
+  for (const a of atts) {
+    if (inProgress(a)) continue;
+    if (a.state === "reserving" || a.state === "detaching" || (a.owner && !ownerAlive(a.owner))) {
+      await teardown(a, `${a.state} by process ${a.owner ?? "?"}, which is gone`);
+    } else remaining.push(a);
+  }
+  if (opts.cheap) return report;
+
+  // 2. attachments whose container is gone (or whose application container is gone)
+  const engine = await agent.engine();
+  const refs = [...new Set(remaining.flatMap((a) => [a.container, a.app].filter((x): x is string => !!x)))];
+  const infos = new Map((await engine.inspect(refs)).map((c) => [c.id, c]));
+  const sandboxesToRemove = new Set<string>();
+  for (const a of remaining) {
+    const sb = a.container ? infos.get(a.container) : undefined;
+    if (!sb?.running) {
+      await teardown(a, `container ${a.container?.slice(0, 12) ?? "?"} is ${sb ? "not running" : "gone"}`);
+      if (sb && sb.labels[LABEL_ROLE] === "sandbox") sandboxesToRemove.add(sb.id);
+      continue;
+    }
+    if (a.state === "attached" && a.app && a.app !== a.container && !infos.has(a.app)) {
+      await teardown(a, `application container ${a.app.slice(0, 12)} is gone`);
+      if (sb.labels[LABEL_ROLE] === "sandbox") sandboxesToRemove.add(sb.id);
+    }
+  }
+
+  // 3. network sandboxes of this VM that nothing refers to (and no live process is building)
+  const vifId = await agent.vifId();
+  const live = new Set((await vs.list()).flatMap((a) => (a.container ? [a.container] : [])));
+  for (const id of await engine.listByLabel(`${LABEL_VIF}=${vifId}`)) {
+    if (live.has(id)) continue;
+    const info = (await engine.inspect([id]))[0];
+    if (info?.labels[LABEL_ROLE] !== "sandbox") continue;
+    if (ownerAlive(info.labels["ovn-docker.owner"]) && info.running) continue;
+    sandboxesToRemove.add(id);
+  }
+  for (const id of sandboxesToRemove) {
+    await engine.remove(id);
+    report.sandboxes.push(id);
+  }
+
+  // 4. API ports of this VM's children that no attachment refers to
+  const now = await vs.list();
+  const known = new Set(now.flatMap((a) => (a.portId ? [a.portId] : [])));
+  const busyTags = new Set(now.filter(inProgress).map((a) => a.tag));
+  for (const p of await agent.api().listPorts({ device_id: vifId, device_owner: DEVICE_OWNER })) {
+    if (known.has(p.id)) continue;
+    const tag = p["binding:profile"]?.tag;
+    if (typeof tag === "number" && busyTags.has(tag)) continue;
+    await agent.api().deletePort(p.id, { ignoreMissing: true });
+    report.ports.push(p.id);
+  }
+
+  // 5. veths named like our access ports with no OVS port
+  const names = new Set(now.map((a) => a.portName));
+  for (const link of await hostLinks()) {
+    if (new RegExp(`^${PORT_PREFIX}\\d+$`).test(link) && !names.has(link)) {
+      await unplumb(link);
+      report.veths.push(link);
+    }
+  }
+  return report;
+}

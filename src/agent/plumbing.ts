@@ -1,0 +1,139 @@
+// The netlink work of an attachment: a veth pair whose inner end is created directly inside the
+// container's network namespace as eth0 (or ethN) with the port's MAC, addresses, routes and the
+// network's MTU, and whose outer end (ovd<tag>) stays in the VM for the OVS access port.
+//
+// One `sh` process does all of it (one `ip` call in the VM namespace, one `nsenter` into the
+// container's namespace running `ip -batch`), not one process per step. Offloads are turned off
+// on both ends: with the userspace datapath, veth checksum offload breaks TCP.
+
+import ipaddr from "ipaddr.js";
+import { execCommand } from "./engine.js";
+
+export interface PlumbAddress {
+  address: string;
+  prefixLength: number;
+}
+
+export interface PlumbSpec {
+  /** The VM-side end, the OVS access port (ovd<tag>). */
+  hostIf: string;
+  /** The name inside the container (eth0, eth1, ...). */
+  ifname: string;
+  /** A process in the container's network namespace (the sandbox's pid). */
+  pid: number;
+  mac: string;
+  mtu: number;
+  addresses: PlumbAddress[];
+  /** Default routes via these gateways, added only if the namespace has no default route yet. */
+  gateway4?: string | undefined;
+  gateway6?: string | undefined;
+}
+
+export class PlumbingError extends Error {
+  override name = "PlumbingError";
+}
+
+const IFNAME = /^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$/;
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
+const OFFLOADS = "tx off rx off tso off gso off gro off";
+
+function checkIp(s: string, what: string): string {
+  if (!ipaddr.isValid(s)) throw new PlumbingError(`${what}: "${s}" is not an IP address`);
+  return ipaddr.parse(s).toString();
+}
+
+/** The shell script for `spec`; every value in it has been validated (no quoting games). */
+export function plumbScript(spec: PlumbSpec): string {
+  if (!IFNAME.test(spec.hostIf)) throw new PlumbingError(`bad interface name "${spec.hostIf}"`);
+  if (!IFNAME.test(spec.ifname)) {
+    throw new PlumbingError(`bad interface name "${spec.ifname}": use 1-15 letters, digits, "_", "-" or "."`);
+  }
+  if (!MAC.test(spec.mac)) throw new PlumbingError(`bad MAC address "${spec.mac}"`);
+  if (!Number.isInteger(spec.pid) || spec.pid <= 0) throw new PlumbingError(`bad container pid ${spec.pid}`);
+  if (!Number.isInteger(spec.mtu) || spec.mtu < 68 || spec.mtu > 65535) {
+    throw new PlumbingError(`bad MTU ${spec.mtu}`);
+  }
+  const inner: string[] = [];
+  let v6 = false;
+  for (const a of spec.addresses) {
+    const ip = checkIp(a.address, "address");
+    const isV6 = ipaddr.parse(ip).kind() === "ipv6";
+    const max = isV6 ? 128 : 32;
+    if (!Number.isInteger(a.prefixLength) || a.prefixLength < 0 || a.prefixLength > max) {
+      throw new PlumbingError(`bad prefix length /${a.prefixLength} for ${ip}`);
+    }
+    if (isV6) v6 = true;
+    inner.push(`addr add ${ip}/${a.prefixLength} dev ${spec.ifname}${isV6 ? " nodad" : ""}`);
+  }
+  inner.push(`link set ${spec.ifname} up`, "link set lo up");
+  const gw4 = spec.gateway4 ? checkIp(spec.gateway4, "IPv4 gateway") : undefined;
+  const gw6 = spec.gateway6 ? checkIp(spec.gateway6, "IPv6 gateway") : undefined;
+  const i = spec.ifname;
+  const innerScript = [
+    "set -e",
+    `ethtool -K ${i} ${OFFLOADS} >/dev/null 2>&1 || true`,
+    v6 ? `sysctl -qw net.ipv6.conf.${i}.disable_ipv6=0 net.ipv6.conf.${i}.accept_ra=0` : "",
+    `ip -batch - <<'EOF'\n${inner.join("\n")}\nEOF`,
+    gw4 ? `ip -4 route show default | grep -q . || ip -4 route add default via ${gw4} dev ${i}` : "",
+    gw6 ? `ip -6 route show default | grep -q . || ip -6 route add default via ${gw6} dev ${i}` : "",
+  ]
+    .filter(Boolean)
+    .join("\n");
+  return [
+    "set -e",
+    `ip link del ${spec.hostIf} >/dev/null 2>&1 || true`,
+    `ip link add ${spec.hostIf} mtu ${spec.mtu} type veth peer name ${i} mtu ${spec.mtu} address ${spec.mac} netns ${spec.pid}`,
+    `ethtool -K ${spec.hostIf} ${OFFLOADS} >/dev/null 2>&1 || true`,
+    `ip link set ${spec.hostIf} up`,
+    `nsenter -t ${spec.pid} -n sh -e <<'INNER'\n${innerScript}\nINNER`,
+  ].join("\n");
+}
+
+/** Creates and configures the veth pair. On failure the VM-side end is removed again. */
+export async function plumb(spec: PlumbSpec): Promise<void> {
+  const script = plumbScript(spec);
+  const r = await execCommand(["sh", "-c", script]);
+  if (r.code !== 0) {
+    await unplumb(spec.hostIf);
+    const msg = r.stderr.trim().split("\n").filter(Boolean).slice(-2).join("; ");
+    throw new PlumbingError(
+      `creating ${spec.ifname} in the container (pid ${spec.pid}) with ${spec.mac}: ${msg || `exit ${r.code}`}`,
+    );
+  }
+}
+
+/** Removes the veth pair by its VM-side end (both ends go). Idempotent. */
+export async function unplumb(hostIf: string): Promise<void> {
+  if (!IFNAME.test(hostIf)) throw new PlumbingError(`bad interface name "${hostIf}"`);
+  const r = await execCommand(["ip", "link", "del", hostIf]);
+  if (r.code !== 0 && !/cannot find device|does not exist/i.test(r.stderr)) {
+    throw new PlumbingError(`removing ${hostIf}: ${r.stderr.trim()}`);
+  }
+}
+
+/** Names of the links in this (the VM's) namespace, from `ip -j link`. */
+export async function hostLinks(): Promise<string[]> {
+  const r = await execCommand(["ip", "-j", "link", "show"]);
+  if (r.code !== 0) throw new PlumbingError(`listing links: ${r.stderr.trim()}`);
+  return (JSON.parse(r.stdout || "[]") as Array<{ ifname: string }>).map((l) => l.ifname);
+}
+
+/** Links inside the network namespace of `pid` (name, MAC, MTU, addresses). */
+export async function containerLinks(
+  pid: number,
+): Promise<Array<{ ifname: string; address?: string; mtu?: number; addrs: string[] }>> {
+  const r = await execCommand(["nsenter", "-t", String(pid), "-n", "ip", "-j", "addr", "show"]);
+  if (r.code !== 0) throw new PlumbingError(`listing links of pid ${pid}: ${r.stderr.trim()}`);
+  type Raw = {
+    ifname: string;
+    address?: string;
+    mtu?: number;
+    addr_info?: Array<{ local: string; prefixlen: number }>;
+  };
+  return (JSON.parse(r.stdout || "[]") as Raw[]).map((l) => ({
+    ifname: l.ifname,
+    ...(l.address ? { address: l.address } : {}),
+    ...(l.mtu ? { mtu: l.mtu } : {}),
+    addrs: (l.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`),
+  }));
+}

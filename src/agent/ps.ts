@@ -1,0 +1,56 @@
+// `ps`: this VM's attachments as the VM's OVSDB records them, with container names from the
+// engine and port status from the API (both best effort: the listing never fails for them).
+
+import { type Agent, DEVICE_OWNER } from "./agent.js";
+
+export interface AttachmentRow {
+  container: string;
+  container_id: string;
+  network: string;
+  network_id: string;
+  ifname: string;
+  mac: string;
+  ips: string[];
+  vlan: number;
+  port: string;
+  status: string;
+  state: string;
+}
+
+export async function listAttachments(agent: Agent, opts: { all: boolean }): Promise<AttachmentRow[]> {
+  const vs = await agent.vswitch();
+  const atts = (await vs.list()).filter((a) => opts.all || a.state === "attached");
+  const engine = await agent.engine();
+  const refs = [...new Set(atts.flatMap((a) => [a.app, a.container].filter((x): x is string => !!x)))];
+  const names = new Map<string, string>();
+  try {
+    for (const c of await engine.inspect(refs)) names.set(c.id, c.name);
+  } catch (e) {
+    process.stderr.write(`ovn-docker: container names unavailable: ${(e as Error).message}\n`);
+  }
+  const status = new Map<string, string>();
+  try {
+    const vifId = await agent.vifId();
+    for (const p of await agent.api().listPorts({ device_id: vifId, device_owner: DEVICE_OWNER })) {
+      status.set(p.id, p.status ?? "");
+    }
+  } catch (e) {
+    process.stderr.write(`ovn-docker: port status unavailable: ${(e as Error).message}\n`);
+  }
+  return atts.map((a) => {
+    const id = a.app ?? a.container ?? "";
+    return {
+      container: names.get(id) ?? id.slice(0, 12),
+      container_id: id,
+      network: a.networkName ?? "",
+      network_id: a.networkId ?? "",
+      ifname: a.ifname ?? "",
+      mac: a.mac ?? "",
+      ips: a.ips ?? [],
+      vlan: a.tag,
+      port: a.portId ?? "",
+      status: a.portId ? (status.get(a.portId) ?? "unknown") : "",
+      state: a.state,
+    };
+  });
+}
