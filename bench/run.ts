@@ -26,7 +26,10 @@ const SUITES: Record<string, { description: string; load: () => Promise<Suite> }
       "network service: container ports via the Neutron API vs raw NB inserts, flat latency to 50k",
     load: async () => (await import("./server/index.js")).serverSuite,
   },
-  // agent:  { description: "...", load: async () => (await import("./agent/index.js")).agentSuite },
+  agent: {
+    description: "ovn-docker run (cold, warm pool) and rm vs bare docker run --net=none; first ping",
+    load: async () => (await import("./agent/index.js")).agentSuite,
+  },
   // cni:    { description: "...", load: async () => (await import("./cni/index.js")).cniSuite },
 };
 

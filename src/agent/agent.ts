@@ -108,19 +108,12 @@ export class Agent {
     return this.eng;
   }
 
-  /** The MAC of the uplink, as this network namespace sees it. */
-  async uplinkMac(): Promise<string> {
-    const r = await execCommand(["ip", "-j", "link", "show", "dev", this.settings.uplink]);
-    if (r.code !== 0) {
-      throw new AgentError(
-        `the VM's uplink "${this.settings.uplink}" does not exist here (${r.stderr.trim()}); ` +
-          "set OVN_DOCKER_UPLINK (--uplink) to the NIC attached to the cloud network, or give --vif-id",
-      );
-    }
+  /** The MAC of an interface, as this network namespace sees it (undefined if there is none). */
+  async macOf(ifname: string): Promise<string | undefined> {
+    const r = await execCommand(["ip", "-j", "link", "show", "dev", ifname]);
+    if (r.code !== 0) return undefined;
     const links = JSON.parse(r.stdout) as Array<{ address?: string }>;
-    const mac = links[0]?.address;
-    if (!mac) throw new AgentError(`the uplink ${this.settings.uplink} has no MAC address`);
-    return mac.toLowerCase();
+    return links[0]?.address?.toLowerCase();
   }
 
   /**
@@ -139,32 +132,46 @@ export class Agent {
 
   private async discoverVif(): Promise<string> {
     if (this.settings.vifId) return this.settings.vifId;
-    const mac = await this.uplinkMac();
+    // The VM's MAC is on its NIC, or (OVS on the NIC, as here) on the bridge's internal port.
+    const uplinkMac = await this.macOf(this.settings.uplink);
+    if (!uplinkMac) {
+      throw new AgentError(
+        `the VM's uplink "${this.settings.uplink}" does not exist here; set OVN_DOCKER_UPLINK (--uplink) ` +
+          "to the NIC attached to the cloud network, or give --vif-id",
+      );
+    }
+    const macs = [
+      ...new Set([uplinkMac, await this.macOf(this.settings.bridge)].filter((m): m is string => !!m)),
+    ];
     const cacheFile = path.join(this.settings.stateDir, "vif-id.json");
     try {
       const cached = JSON.parse(await readFile(cacheFile, "utf8")) as { mac?: string; vif_id?: string };
-      if (cached.mac === mac && cached.vif_id && UUID.test(cached.vif_id)) return cached.vif_id;
+      if (cached.mac && macs.includes(cached.mac) && cached.vif_id && UUID.test(cached.vif_id))
+        return cached.vif_id;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT" && !(e instanceof SyntaxError)) throw e;
     }
-    const ports = (await this.api().listPorts({ mac_address: mac })).filter(
+    const ports = (await this.api().listPorts({ mac_address: macs })).filter(
       (p) => p["binding:profile"]?.parent_name === undefined,
     );
     if (ports.length === 0) {
       throw new AgentError(
-        `no port with the uplink's MAC ${mac} (${this.settings.uplink}) is visible to these credentials; ` +
-          "give --vif-id=<the VM's port id>, or check OVN_DOCKER_UPLINK and that the credentials are the VM owner's project",
+        `no port with the VM's MAC (${macs.join(" or ")}, of ${this.settings.uplink}/${this.settings.bridge}) is visible ` +
+          "to these credentials; give --vif-id=<the VM's port id>, or check OVN_DOCKER_UPLINK and that the " +
+          "credentials are the VM owner's project",
       );
     }
     if (ports.length > 1) {
       throw new AgentError(
-        `${ports.length} ports have the uplink's MAC ${mac}: ${ports.map((p) => p.id).join(", ")}; give --vif-id`,
+        `${ports.length} ports have the VM's MAC: ${ports.map((p) => p.id).join(", ")}; give --vif-id`,
       );
     }
-    const id = (ports[0] as { id: string }).id;
+    const port = ports[0] as { id: string; mac_address: string };
     await mkdir(this.settings.stateDir, { recursive: true, mode: 0o700 });
-    await writeFile(cacheFile, `${JSON.stringify({ mac, vif_id: id })}\n`, { mode: 0o600 });
-    return id;
+    await writeFile(cacheFile, `${JSON.stringify({ mac: port.mac_address, vif_id: port.id })}\n`, {
+      mode: 0o600,
+    });
+    return port.id;
   }
 
   /** A network by id or name, with its subnets; a clear error when unknown or ambiguous. */

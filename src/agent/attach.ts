@@ -85,7 +85,6 @@ function addressesOf(port: Port, network: NetworkInfo) {
 export async function attach(agent: Agent, req: AttachRequest): Promise<Attachment> {
   const vs = await agent.vswitch();
   const vifId = await agent.vifId();
-  const api = agent.api();
   const undo: Undo[] = [];
   try {
     // 1. the VLAN tag
@@ -103,14 +102,8 @@ export async function attach(agent: Agent, req: AttachRequest): Promise<Attachme
     faultPoint("reserved");
 
     // 2. the API port
-    const port = await api.createPort({
-      network_id: req.network.network.id,
-      name: req.portName ?? req.container.id.slice(0, 12),
-      device_owner: DEVICE_OWNER,
-      device_id: vifId,
-      "binding:profile": { parent_name: vifId, tag: att.tag },
-    });
-    undo.push(() => api.deletePort(port.id, { ignoreMissing: true }));
+    const port = await createApiPort(agent, req, vifId, att.tag);
+    undo.push(() => deleteApiPorts(agent, { ...att, portId: port.id }));
     faultPoint("port-created");
     const ips = port.fixed_ips.map((f) => f.ip_address).filter((x): x is string => !!x);
     await vs.update(att.tag, { portId: port.id, mac: port.mac_address, ips });
@@ -161,24 +154,86 @@ export async function detach(agent: Agent, vs: VSwitch, att: Attachment): Promis
   await vs.release(att.tag);
 }
 
+/** The name of a trunk-mode port: it names the VM and the tag, so gc can find it after a crash. */
+export function trunkPortName(vifId: string, tag: number): string {
+  return `ovn-docker/${vifId}/${tag}`;
+}
+
+/** The trunk whose parent is the VM's port, created on first use. */
+export async function vmTrunk(agent: Agent, vifId: string, create: boolean): Promise<string | undefined> {
+  const api = agent.api();
+  const found = await api.listTrunks({ port_id: vifId });
+  if (found[0]) return found[0].id;
+  if (!create) return undefined;
+  try {
+    return (await api.createTrunk({ port_id: vifId, name: `ovn-docker-${vifId.slice(0, 8)}` })).id;
+  } catch (e) {
+    // Another process of this VM created it first.
+    const again = await api.listTrunks({ port_id: vifId });
+    if (again[0]) return again[0].id;
+    throw e;
+  }
+}
+
+/**
+ * binding-profile mode: a port with binding:profile {parent_name: vif-id, tag}.
+ * trunk mode (what real Neutron allows tenants): a plain port added to the VM port's trunk as a
+ * VLAN subport with segmentation_id = tag.
+ */
+async function createApiPort(agent: Agent, req: AttachRequest, vifId: string, tag: number): Promise<Port> {
+  const api = agent.api();
+  if (agent.settings.mode === "binding-profile") {
+    return api.createPort({
+      network_id: req.network.network.id,
+      name: req.portName ?? req.container.id.slice(0, 12),
+      device_owner: DEVICE_OWNER,
+      device_id: vifId,
+      "binding:profile": { parent_name: vifId, tag },
+    });
+  }
+  const trunkId = (await vmTrunk(agent, vifId, true)) as string;
+  const port = await api.createPort({
+    network_id: req.network.network.id,
+    name: trunkPortName(vifId, tag),
+    device_owner: DEVICE_OWNER,
+  });
+  try {
+    await api.addSubports(trunkId, [{ port_id: port.id, segmentation_type: "vlan", segmentation_id: tag }]);
+  } catch (e) {
+    await api.deletePort(port.id, { ignoreMissing: true });
+    throw e;
+  }
+  return port;
+}
+
 /**
  * Deletes the API port of an attachment: the recorded one, or (after a crash before it was
- * recorded) every port of ours whose binding:profile names this VM and this tag.
+ * recorded) every port of ours that names this VM and this tag (binding:profile, or the
+ * trunk-mode name).
  */
 export async function deleteApiPorts(agent: Agent, att: Attachment): Promise<void> {
   const api = agent.api();
-  if (att.portId) {
-    await api.deletePort(att.portId, { ignoreMissing: true });
-    return;
-  }
   const vifId = att.vifId ?? (await agent.vifId());
-  const ports = await api.listPorts({ device_id: vifId, device_owner: DEVICE_OWNER });
-  for (const p of ports) {
-    const b = p["binding:profile"];
-    if (b?.parent_name === vifId && b.tag === att.tag) {
-      await api.deletePort(p.id, { ignoreMissing: true }).catch((e: unknown) => {
-        if (!(e instanceof NeutronApiError && e.status === 404)) throw e;
+  const trunk = att.mode === "trunk" ? await vmTrunk(agent, vifId, false) : undefined;
+  const remove = async (portId: string) => {
+    if (trunk) {
+      await api.removeSubports(trunk, [{ port_id: portId }]).catch((e: unknown) => {
+        // Not (or no longer) a subport: fine, the port is deleted next.
+        if (!(e instanceof NeutronApiError && (e.status === 404 || e.status === 400 || e.status === 409)))
+          throw e;
       });
     }
+    await api.deletePort(portId, { ignoreMissing: true });
+  };
+  if (att.portId) {
+    await remove(att.portId);
+    return;
   }
+  const candidates =
+    att.mode === "trunk"
+      ? await api.listPorts({ name: trunkPortName(vifId, att.tag) })
+      : (await api.listPorts({ device_id: vifId, device_owner: DEVICE_OWNER })).filter(
+          (p) => p["binding:profile"]?.parent_name === vifId && p["binding:profile"]?.tag === att.tag,
+        );
+  for (const p of candidates) await remove(p.id);
 }

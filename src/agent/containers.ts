@@ -11,6 +11,7 @@ import { type Agent, AgentError, type NetworkInfo } from "./agent.js";
 import { attach, detach } from "./attach.js";
 import { type ContainerInfo, type Engine, LABEL_ROLE, LABEL_SANDBOX, LABEL_VIF } from "./engine.js";
 import { faultPoint } from "./faults.js";
+import { gc } from "./gc.js";
 import { selfOwner } from "./owner.js";
 import { containerLinks } from "./plumbing.js";
 import { claimFromPool, refillInBackground } from "./pool.js";
@@ -186,6 +187,8 @@ export async function runContainer(
   const engine = await agent.engine();
   const vs = await agent.vswitch();
   await vs.checkBridge();
+  // Half-done work of processes that died (one OVSDB read when there is none).
+  await gc(agent, { cheap: true });
 
   // A ready network sandbox from the pool (no API round trip), else a new one.
   let fromPool = false;
@@ -218,6 +221,8 @@ export async function runContainer(
       `--net=container:${sandboxId}`,
       "--label",
       `${LABEL_SANDBOX}=${sandboxId}`,
+      "--label",
+      `${LABEL_VIF}=${await agent.vifId()}`,
       "--cidfile",
       cidfile,
       ...parsed.args,

@@ -134,11 +134,17 @@ export class Engine {
       ...(input !== undefined ? { input } : {}),
     });
     if (r.code !== 0) {
-      throw new EngineError(
-        `${what}: ${this.kind} said: ${firstLine(r.stderr) || `exit code ${r.code}`}`,
-        r.code,
-        r.stderr,
-      );
+      const said = firstLine(r.stderr) || `exit code ${r.code}`;
+      const down =
+        /cannot connect to the docker daemon|connection refused|no such file or directory.*sock/i.test(said);
+      const where =
+        this.kind === "docker"
+          ? `DOCKER_HOST=${this.env.DOCKER_HOST ?? "unix:///var/run/docker.sock"}; `
+          : "";
+      const hint = down
+        ? ` (is the ${this.kind} engine running? ${where}start it or choose another with --engine)`
+        : "";
+      throw new EngineError(`${what}: ${this.kind} said: ${said}${hint}`, r.code, r.stderr);
     }
     return r.stdout;
   }

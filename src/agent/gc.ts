@@ -7,8 +7,8 @@
 import type { Attachment } from "../vswitch/vswitch.js";
 import { PORT_PREFIX } from "../vswitch/vswitch.js";
 import { type Agent, DEVICE_OWNER } from "./agent.js";
-import { deleteApiPorts } from "./attach.js";
-import { LABEL_ROLE, LABEL_VIF } from "./engine.js";
+import { deleteApiPorts, trunkPortName, vmTrunk } from "./attach.js";
+import { LABEL_ROLE, LABEL_SANDBOX, LABEL_VIF } from "./engine.js";
 import { ownerAlive } from "./owner.js";
 import { hostLinks, unplumb } from "./plumbing.js";
 
@@ -21,6 +21,8 @@ export interface GcReport {
   veths: string[];
   /** Network sandboxes removed. */
   sandboxes: string[];
+  /** Application containers removed whose network sandbox was gone. */
+  containers: string[];
 }
 
 function inProgress(a: Attachment): boolean {
@@ -32,7 +34,7 @@ function inProgress(a: Attachment): boolean {
  * listing. This is what runs before each `run`.
  */
 export async function gc(agent: Agent, opts: { cheap?: boolean } = {}): Promise<GcReport> {
-  const report: GcReport = { attachments: [], ports: [], veths: [], sandboxes: [] };
+  const report: GcReport = { attachments: [], ports: [], veths: [], sandboxes: [], containers: [] };
   const vs = await agent.vswitch();
   const atts = await vs.list();
 
@@ -74,28 +76,55 @@ export async function gc(agent: Agent, opts: { cheap?: boolean } = {}): Promise<
   // 3. network sandboxes of this VM that nothing refers to (and no live process is building)
   const vifId = await agent.vifId();
   const live = new Set((await vs.list()).flatMap((a) => (a.container ? [a.container] : [])));
-  for (const id of await engine.listByLabel(`${LABEL_VIF}=${vifId}`)) {
-    if (live.has(id)) continue;
-    const info = (await engine.inspect([id]))[0];
-    if (info?.labels[LABEL_ROLE] !== "sandbox") continue;
+  const ours = await engine.inspect(await engine.listByLabel(`${LABEL_VIF}=${vifId}`));
+  for (const info of ours) {
+    if (live.has(info.id) || info.labels[LABEL_ROLE] !== "sandbox") continue;
     if (ownerAlive(info.labels["ovn-docker.owner"]) && info.running) continue;
-    sandboxesToRemove.add(id);
+    sandboxesToRemove.add(info.id);
   }
   for (const id of sandboxesToRemove) {
     await engine.remove(id);
     report.sandboxes.push(id);
+  }
+  // Application containers of a failed `run` whose network sandbox is gone can never run again.
+  const alive = new Set(ours.filter((c) => c.running && !sandboxesToRemove.has(c.id)).map((c) => c.id));
+  for (const info of ours) {
+    const sbId = info.labels[LABEL_SANDBOX];
+    if (sbId && !alive.has(sbId)) {
+      await engine.remove(info.id);
+      report.containers.push(info.id);
+    }
   }
 
   // 4. API ports of this VM's children that no attachment refers to
   const now = await vs.list();
   const known = new Set(now.flatMap((a) => (a.portId ? [a.portId] : [])));
   const busyTags = new Set(now.filter(inProgress).map((a) => a.tag));
-  for (const p of await agent.api().listPorts({ device_id: vifId, device_owner: DEVICE_OWNER })) {
-    if (known.has(p.id)) continue;
-    const tag = p["binding:profile"]?.tag;
-    if (typeof tag === "number" && busyTags.has(tag)) continue;
-    await agent.api().deletePort(p.id, { ignoreMissing: true });
-    report.ports.push(p.id);
+  const api = agent.api();
+  const candidates: Array<{ id: string; tag: number | undefined; trunk?: string }> = [];
+  for (const p of await api.listPorts({ device_id: vifId, device_owner: DEVICE_OWNER })) {
+    const b = p["binding:profile"];
+    if (b?.parent_name === vifId) candidates.push({ id: p.id, tag: b.tag });
+  }
+  // trunk mode: subports of this VM's trunk, and ports made for it but never added (a crash).
+  const trunkId = await vmTrunk(agent, vifId, false);
+  if (trunkId) {
+    for (const sp of (await api.getTrunk(trunkId)).sub_ports) {
+      candidates.push({ id: sp.port_id, tag: sp.segmentation_id, trunk: trunkId });
+    }
+  }
+  const prefix = trunkPortName(vifId, 0).replace(/0$/, "");
+  for (const p of await api.listPorts({ device_owner: DEVICE_OWNER })) {
+    if (p.name.startsWith(prefix)) candidates.push({ id: p.id, tag: Number(p.name.slice(prefix.length)) });
+  }
+  const done = new Set<string>();
+  for (const c of candidates) {
+    if (known.has(c.id) || done.has(c.id)) continue;
+    if (c.tag !== undefined && busyTags.has(c.tag)) continue;
+    done.add(c.id);
+    if (c.trunk) await api.removeSubports(c.trunk, [{ port_id: c.id }]);
+    await api.deletePort(c.id, { ignoreMissing: true });
+    report.ports.push(c.id);
   }
 
   // 5. veths named like our access ports with no OVS port

@@ -330,6 +330,7 @@ export function addAgentCommands(program: Command): void {
           ...r.ports.map((p) => `deleted API port ${p} (no attachment)`),
           ...r.veths.map((v) => `deleted veth ${v} (no OVS port)`),
           ...r.sandboxes.map((s) => `removed network sandbox ${s.slice(0, 12)}`),
+          ...r.containers.map((c) => `removed container ${c.slice(0, 12)} (its network sandbox is gone)`),
         ];
         process.stdout.write(lines.length ? `${lines.join("\n")}\n` : "nothing to collect\n");
       });
