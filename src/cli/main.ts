@@ -6,6 +6,7 @@ import { RemoteError } from "../ovsdb/remote.js";
 import { addAgentCommands } from "./agent-commands.js";
 import { UsageError } from "./output.js";
 import { addOvsdbCommands } from "./ovsdb-commands.js";
+import { addSandboxCommands } from "./sandbox-commands.js";
 import { addServerCommands } from "./server-commands.js";
 
 const program = new Command("ovn-docker")
@@ -17,6 +18,7 @@ const program = new Command("ovn-docker")
 addAgentCommands(program);
 addOvsdbCommands(program);
 addServerCommands(program);
+addSandboxCommands(program);
 
 try {
   await program.parseAsync(process.argv);
