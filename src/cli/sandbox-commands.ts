@@ -48,9 +48,12 @@ export function addSandboxCommands(program: Command): void {
       const lines: string[] = [];
       const onSignal = (sig: NodeJS.Signals) => {
         log(`${sig}: undoing what was started ...`);
-        import("../sandbox/down.js")
-          .then(({ stopSandbox }) => stopSandbox(dir, { log }))
-          .finally(() => process.exit(130));
+        Promise.all([import("../sandbox/down.js"), import("../sandbox/proc.js")])
+          .then(([{ stopSandbox }, { refuseNewProcesses }]) => {
+            refuseNewProcesses(`interrupted by ${sig}`);
+            return stopSandbox(dir, { log });
+          })
+          .finally(() => process.exit(sig === "SIGINT" ? 130 : 143));
       };
       process.once("SIGINT", onSignal);
       process.once("SIGTERM", onSignal);
@@ -113,6 +116,11 @@ export function addSandboxCommands(program: Command): void {
     .action(async (o: { dir?: string; format: "table" | "json" }) => {
       const { sandboxStatus } = await import("../sandbox/index.js");
       const s = await sandboxStatus(o.dir ?? defaultDir());
+      if (s.phase === "none" && !s.daemons.some((d) => d.alive) && o.format !== "json") {
+        process.stdout.write(`no sandbox in ${s.dir}\n`);
+        process.exitCode = 3;
+        return;
+      }
       if (o.format === "json") {
         process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
       } else {
@@ -151,7 +159,8 @@ export function addSandboxCommands(program: Command): void {
         }
         process.stdout.write(`${out.join("\n")}\n`);
       }
-      if (s.phase !== "none" && !s.healthy) process.exitCode = 1;
+      if (s.phase === "none" && !s.daemons.some((d) => d.alive)) process.exitCode = 3;
+      else if (!s.healthy) process.exitCode = 1;
     });
 
   sandbox

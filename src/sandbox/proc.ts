@@ -108,6 +108,20 @@ function runWithInput(
   });
 }
 
+let refusing: string | undefined;
+
+/**
+ * From now on, refuse to start processes (spawnDaemon, runDetaching throw): `up` was
+ * interrupted and its cleanup must not race a starter that would leave a daemon behind.
+ */
+export function refuseNewProcesses(why: string): void {
+  refusing = why;
+}
+
+function checkNotRefusing(cmd: string): void {
+  if (refusing) throw new SandboxError(`not starting ${cmd}: ${refusing}`);
+}
+
 /**
  * Run a daemon that detaches itself (`--detach`, OVS style) and wait for the foreground
  * parent to exit: by then the daemon is up and has written its pid file. Waits on "exit",
@@ -116,6 +130,7 @@ function runWithInput(
 export function runDetaching(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<RunResult> {
   const [cmd, ...args] = argv;
   if (!cmd) throw new Error("runDetaching: empty command");
+  checkNotRefusing(cmd);
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env, stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
@@ -148,6 +163,7 @@ export function spawnDaemon(
 ): number {
   const [cmd, ...args] = argv;
   if (!cmd) throw new Error("spawnDaemon: empty command");
+  checkNotRefusing(cmd);
   const out = fs.openSync(opts.logFile, "a");
   try {
     const child = spawn(cmd, args, {
