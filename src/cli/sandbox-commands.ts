@@ -105,7 +105,7 @@ export function addSandboxCommands(program: Command): void {
         purge: o.purge === true,
         log: (line) => process.stdout.write(`${line}\n`),
       });
-      if (r.problems.some((p) => !p.includes("the sweep below"))) process.exitCode = 1;
+      if (r.problems.length > 0) process.exitCode = 1;
     });
 
   sandbox

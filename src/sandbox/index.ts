@@ -21,7 +21,7 @@ import { run, SandboxError } from "./proc.js";
 import { type Engine, readState, type SandboxState } from "./state.js";
 import { credsEnv, type UpOptions, up } from "./up.js";
 
-export { assertClean, type DownReport, stopSandbox } from "./down.js";
+export { type DownReport, stopSandbox } from "./down.js";
 export { IMAGE } from "./engines.js";
 export { dirHash, layout } from "./layout.js";
 export { SandboxError } from "./proc.js";
@@ -217,6 +217,7 @@ export class Sandbox {
         clearTimeout(timer);
         resolve({ code: code ?? 128 + (signal === "SIGKILL" ? 9 : 15), stdout, stderr });
       });
+      child.stdin.on("error", () => {}); // EPIPE when the command does not read its input
       child.stdin.end(opts.input ?? "");
     });
   }

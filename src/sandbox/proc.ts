@@ -104,6 +104,7 @@ function runWithInput(
       clearTimeout(timer);
       resolve({ code: code ?? 128 + (signal === "SIGKILL" ? 9 : 15), stdout, stderr });
     });
+    child.stdin.on("error", () => {}); // EPIPE when the command does not read its input
     child.stdin.end(opts.input);
   });
 }
