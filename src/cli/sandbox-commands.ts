@@ -182,8 +182,19 @@ export function addSandboxCommands(program: Command): void {
     .option("--dir <dir>", DIR_HELP)
     .action(async (vm: string, o: { dir?: string }) => {
       const shell = process.env.SHELL || "/bin/bash";
-      const argv = path.basename(shell) === "bash" ? [shell, "-i"] : [shell];
-      process.exitCode = await interactive(o.dir, vm, argv, `(${vm}) `);
+      let argv = [shell];
+      if (path.basename(shell) === "bash") {
+        // The usual rc files, then a prompt that says where we are.
+        const { layout } = await import("../sandbox/layout.js");
+        const l = layout(o.dir ?? defaultDir());
+        const rc = path.join(l.dir, vm, "bashrc");
+        await writeFile(
+          rc,
+          `[ -f /etc/bash.bashrc ] && . /etc/bash.bashrc\n[ -f ~/.bashrc ] && . ~/.bashrc\nPS1="(sandbox ${vm}) $PS1"\n`,
+        ).catch(() => {});
+        argv = [shell, "--rcfile", rc, "-i"];
+      }
+      process.exitCode = await interactive(o.dir, vm, argv);
     });
 
   sandbox
@@ -204,12 +215,7 @@ export function addSandboxCommands(program: Command): void {
 }
 
 /** Run argv inside the VM with the terminal attached; resolves to its exit code. */
-async function interactive(
-  dir: string | undefined,
-  vm: string,
-  argv: string[],
-  prompt?: string,
-): Promise<number> {
+async function interactive(dir: string | undefined, vm: string, argv: string[]): Promise<number> {
   const { loadSandbox, SandboxError } = await import("../sandbox/index.js");
   let sb: Awaited<ReturnType<typeof loadSandbox>>;
   try {
@@ -220,7 +226,7 @@ async function interactive(
     throw e;
   }
   const full = sb.execArgv(vm, argv);
-  const env = sb.execEnv(vm, prompt ? { PS1: `${prompt}\\w\\$ ` } : {});
+  const env = sb.execEnv(vm);
   return new Promise((resolve, reject) => {
     const child = spawn(full[0] as string, full.slice(1), { env, stdio: "inherit" });
     // The terminal's SIGINT goes to the whole foreground group: let the child decide.
