@@ -14,7 +14,7 @@ test: setup lint
 	npm test
 
 demo: setup
-	./scripts/demo.sh
+	node dist/src/cli/main.js sandbox demo
 
 bench: setup
 	npm run bench

@@ -14,6 +14,7 @@ import { type Agent, AgentError, addressInfo, DEVICE_OWNER, type NetworkInfo } f
 import { faultPoint } from "./faults.js";
 import { selfOwner } from "./owner.js";
 import { type PlumbAddress, plumb, unplumb } from "./plumbing.js";
+import { trace } from "./trace.js";
 
 export interface AttachRequest {
   network: NetworkInfo;
@@ -60,7 +61,7 @@ export async function waitActive(agent: Agent, portId: string, timeoutMs: number
       );
     }
     await new Promise((r) => setTimeout(r, delay));
-    delay = Math.min(delay * 2, 50);
+    delay = Math.min(delay * 2, 100);
   }
 }
 
@@ -99,11 +100,13 @@ export async function attach(agent: Agent, req: AttachRequest): Promise<Attachme
       created: new Date().toISOString(),
     });
     undo.push(() => vs.release(att.tag));
+    trace(`reserved VLAN ${att.tag}`);
     faultPoint("reserved");
 
     // 2. the API port
     const port = await createApiPort(agent, req, vifId, att.tag);
     undo.push(() => deleteApiPorts(agent, { ...att, portId: port.id }));
+    trace("API port created");
     faultPoint("port-created");
     const ips = port.fixed_ips.map((f) => f.ip_address).filter((x): x is string => !!x);
     await vs.update(att.tag, { portId: port.id, mac: port.mac_address, ips });
@@ -120,6 +123,7 @@ export async function attach(agent: Agent, req: AttachRequest): Promise<Attachme
       ...addressesOf(port, req.network),
     });
     undo.push(() => unplumb(hostIf));
+    trace("plumbed");
     faultPoint("plumbed");
 
     // 4. ready on both sides: OVN bound the port, the VM's switch opened the access port
@@ -132,6 +136,7 @@ export async function attach(agent: Agent, req: AttachRequest): Promise<Attachme
         `the VM's switch did not open ${hostIf} on ${vs.bridge}: ${opened.error ?? "unknown error"}`,
       );
     }
+    trace("ACTIVE and opened");
     faultPoint("active");
     await vs.update(att.tag, req.keepOwner ? { state: req.state } : { state: req.state, owner: null });
     return (await vs.get(att.tag)) ?? att;

@@ -15,6 +15,7 @@ import { gc } from "./gc.js";
 import { selfOwner } from "./owner.js";
 import { containerLinks } from "./plumbing.js";
 import { claimFromPool, refillInBackground } from "./pool.js";
+import { trace } from "./trace.js";
 
 /** docker/podman run's short options that take a value (the rest are boolean). */
 const SHORT_WITH_VALUE = new Set(["a", "c", "e", "h", "l", "m", "p", "u", "v", "w"]);
@@ -151,6 +152,7 @@ export async function createSandbox(
     [LABEL_VIF]: vifId,
     "ovn-docker.owner": selfOwner(),
   });
+  trace("sandbox started");
   faultPoint("sandbox-started");
   const attachments: Attachment[] = [];
   try {
@@ -183,6 +185,7 @@ export async function runContainer(
   argv: readonly string[],
 ): Promise<RunResult> {
   if (networks.length === 0) throw new AgentError('run: no network given: use --network=NAME before "run"');
+  trace("run");
   const parsed = parseRunArgs(argv);
   const engine = await agent.engine();
   const vs = await agent.vswitch();
@@ -239,6 +242,7 @@ export async function runContainer(
         `${engine.kind} run failed (exit ${code}); the container and its network were removed`,
       );
     }
+    trace("application started");
     faultPoint("app-started");
     for (const a of attachments) await vs.update(a.tag, { app: appId, owner: null });
     if (parsed.detach) {

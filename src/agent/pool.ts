@@ -6,6 +6,7 @@
 // ports + containers, the settings are on the bridge's external_ids.
 
 import { spawn } from "node:child_process";
+import { closeSync, mkdirSync, openSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Attachment, PoolSettings } from "../vswitch/vswitch.js";
@@ -20,9 +21,13 @@ const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../cli/m
 export async function claimFromPool(agent: Agent, networkRef: string): Promise<Attachment | undefined> {
   const vs = await agent.vswitch();
   const engine = await agent.engine();
+  const vifId = await agent.vifId();
   for (;;) {
     const candidates = (await vs.list()).filter(
-      (a) => a.state === "pool" && (a.networkId === networkRef || a.networkName === networkRef),
+      (a) =>
+        a.state === "pool" &&
+        a.vifId === vifId &&
+        (a.networkId === networkRef || a.networkName === networkRef),
     );
     if (candidates.length === 0) return undefined;
     const pick = candidates[Math.floor(Math.random() * candidates.length)] as Attachment;
@@ -163,11 +168,20 @@ export function refillInBackground(agent: Agent, networkId: string): void {
     ...(s.cred ? { OS_TOKEN: s.cred } : {}),
   };
   delete env.OVN_DOCKER_FAULT;
+  // Its errors go to a log in the state dir (nobody waits for it to say them).
+  let log: number | "ignore" = "ignore";
+  try {
+    mkdirSync(s.stateDir, { recursive: true, mode: 0o700 });
+    log = openSync(path.join(s.stateDir, "pool-fill.log"), "a", 0o600);
+  } catch (e) {
+    process.stderr.write(`ovn-docker: background pool refill will not log: ${(e as Error).message}\n`);
+  }
   const child = spawn(process.execPath, [CLI, "pool", "fill", "--network", networkId, "--quiet"], {
     env,
     detached: true,
-    stdio: "ignore",
+    stdio: ["ignore", log, log],
   });
-  child.on("error", () => undefined);
+  if (typeof log === "number") closeSync(log);
+  child.on("error", (e) => process.stderr.write(`ovn-docker: background pool refill: ${e.message}\n`));
   child.unref();
 }

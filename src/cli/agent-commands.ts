@@ -5,15 +5,29 @@
 // plus rm, attach, detach, ps, pool, gc and doctor. Global options come before the verb;
 // everything after `run` goes to the engine's own `run`.
 
+import { isIPv4, isIPv6 } from "node:net";
 import { type Command, Option } from "commander";
-import ipaddr from "ipaddr.js";
-import { Agent, type AgentSettings, settingsFromEnv } from "../agent/agent.js";
-import { attachContainer, detachContainer, removeContainer, runContainer } from "../agent/containers.js";
-import { runDoctor } from "../agent/doctor.js";
-import { gc } from "../agent/gc.js";
-import { drainPool, fillPool, poolStatus } from "../agent/pool.js";
-import { listAttachments } from "../agent/ps.js";
+import type { Agent, AgentSettings } from "../agent/agent.js";
 import { type Format, parseFormat, printRows, UsageError } from "./output.js";
+
+// The agent's modules are loaded by the verb that needs them: the CLI runs once per container,
+// and loading everything for every verb costs more than some verbs take.
+const core = {
+  agent: () => import("../agent/agent.js"),
+  containers: () => import("../agent/containers.js"),
+  doctor: () => import("../agent/doctor.js"),
+  gc: () => import("../agent/gc.js"),
+  pool: () => import("../agent/pool.js"),
+  ps: () => import("../agent/ps.js"),
+};
+
+/** "10.10.0.0/24" or "fd00:10::/64" with a prefix length valid for the family. */
+function isCidr(s: string): boolean {
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(s);
+  if (!m) return false;
+  const len = Number(m[2]);
+  return (isIPv4(m[1] as string) && len <= 32) || (isIPv6(m[1] as string) && len <= 128);
+}
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -30,9 +44,9 @@ interface GlobalOpts {
   activeTimeout?: string;
 }
 
-function settingsOf(program: Command): AgentSettings {
+async function settingsOf(program: Command): Promise<AgentSettings> {
   const o = program.opts<GlobalOpts>();
-  const s = settingsFromEnv(process.env);
+  const s = (await core.agent()).settingsFromEnv(process.env);
   if (o.cred !== undefined) s.cred = o.cred;
   if (o.vifId !== undefined) s.vifId = o.vifId;
   if (o.engine !== undefined) s.engine = o.engine;
@@ -51,7 +65,8 @@ function settingsOf(program: Command): AgentSettings {
 }
 
 async function withAgent<T>(program: Command, f: (agent: Agent) => Promise<T>): Promise<T> {
-  const agent = new Agent(settingsOf(program));
+  const { Agent } = await core.agent();
+  const agent = new Agent(await settingsOf(program));
   try {
     return await f(agent);
   } finally {
@@ -102,7 +117,7 @@ export function addAgentCommands(program: Command): void {
     .action(async (name: string, o: { subnet?: string[]; mtu?: string; format: Format }) => {
       const cidrs = o.subnet ?? ["10.0.0.0/24"];
       for (const c of cidrs) {
-        if (!ipaddr.isValidCIDR(c))
+        if (!isCidr(c))
           throw new UsageError(`--subnet: "${c}" is not a CIDR like 10.10.0.0/24 or fd00:10::/64`);
       }
       const mtu = o.mtu === undefined ? undefined : Number(o.mtu);
@@ -186,7 +201,7 @@ export function addAgentCommands(program: Command): void {
       if (networks.length === 0)
         throw new UsageError('run: give the network before "run": ovn-docker --network=LS1 run ...');
       await withAgent(program, async (agent) => {
-        const r = await runContainer(agent, networks, args);
+        const r = await (await core.containers()).runContainer(agent, networks, args);
         process.exitCode = r.exitCode;
       });
     });
@@ -197,7 +212,7 @@ export function addAgentCommands(program: Command): void {
     .action(async (refs: string[]) => {
       await withAgent(program, async (agent) => {
         for (const ref of refs) {
-          const r = await removeContainer(agent, ref);
+          const r = await (await core.containers()).removeContainer(agent, ref);
           if (!r.found)
             process.stderr.write(
               `ovn-docker: no container ${ref} and nothing attached to it (nothing to do)\n`,
@@ -216,7 +231,12 @@ export function addAgentCommands(program: Command): void {
       const networks = program.opts<GlobalOpts>().network ?? [];
       if (networks.length !== 1) throw new UsageError('attach: give exactly one --network before "attach"');
       await withAgent(program, async (agent) => {
-        const a = await attachContainer(agent, ref, networks[0] as string, o.ifname);
+        const a = await (await core.containers()).attachContainer(
+          agent,
+          ref,
+          networks[0] as string,
+          o.ifname,
+        );
         printRows(
           [
             {
@@ -242,7 +262,7 @@ export function addAgentCommands(program: Command): void {
     .action(async (ref: string, o: { ifname?: string }) => {
       const networks = program.opts<GlobalOpts>().network ?? [];
       await withAgent(program, async (agent) => {
-        const n = await detachContainer(agent, ref, {
+        const n = await (await core.containers()).detachContainer(agent, ref, {
           ...(networks[0] !== undefined ? { network: networks[0] } : {}),
           ...(o.ifname !== undefined ? { ifname: o.ifname } : {}),
         });
@@ -257,7 +277,7 @@ export function addAgentCommands(program: Command): void {
     .addOption(formatOption())
     .action(async (o: { all?: boolean; format: Format }) => {
       await withAgent(program, async (agent) => {
-        const rows = await listAttachments(agent, { all: o.all === true });
+        const rows = await (await core.ps()).listAttachments(agent, { all: o.all === true });
         printRows(
           rows as unknown as Array<Record<string, unknown>>,
           ["container", "network", "ifname", "mac", "ips", "vlan", "port", "status", "state"],
@@ -275,7 +295,7 @@ export function addAgentCommands(program: Command): void {
     .action(async (o: { format: Format }) => {
       await withAgent(program, async (agent) => {
         printRows(
-          (await poolStatus(agent)) as unknown as Array<Record<string, unknown>>,
+          (await (await core.pool()).poolStatus(agent)) as unknown as Array<Record<string, unknown>>,
           ["network", "network_id", "ready", "min", "max", "batch"],
           o.format,
         );
@@ -293,7 +313,7 @@ export function addAgentCommands(program: Command): void {
       const network = o.network ?? program.opts<GlobalOpts>().network?.[0];
       if (!network) throw new UsageError("pool fill: give --network NAME");
       await withAgent(program, async (agent) => {
-        const r = await fillPool(agent, network, {
+        const r = await (await core.pool()).fillPool(agent, network, {
           ...(o.min !== undefined ? { min: o.min } : {}),
           ...(o.max !== undefined ? { max: o.max } : {}),
           ...(o.batch !== undefined ? { batch: o.batch } : {}),
@@ -308,7 +328,7 @@ export function addAgentCommands(program: Command): void {
     .option("--network <name>", "only this network")
     .action(async (o: { network?: string }) => {
       await withAgent(program, async (agent) => {
-        const n = await drainPool(agent, o.network);
+        const n = await (await core.pool()).drainPool(agent, o.network);
         process.stdout.write(`removed ${n} prepared sandbox${n === 1 ? "" : "es"}\n`);
       });
     });
@@ -320,7 +340,7 @@ export function addAgentCommands(program: Command): void {
     .addOption(formatOption())
     .action(async (o: { cheap?: boolean; format: Format }) => {
       await withAgent(program, async (agent) => {
-        const r = await gc(agent, { cheap: o.cheap === true });
+        const r = await (await core.gc()).gc(agent, { cheap: o.cheap === true });
         if (o.format === "json") {
           process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
           return;
@@ -342,7 +362,7 @@ export function addAgentCommands(program: Command): void {
     .addOption(formatOption())
     .action(async (o: { format: Format }) => {
       await withAgent(program, async (agent) => {
-        const checks = await runDoctor(agent);
+        const checks = await (await core.doctor()).runDoctor(agent);
         printRows(checks as unknown as Array<Record<string, unknown>>, ["check", "ok", "detail"], o.format);
         if (checks.some((c) => !c.ok)) process.exitCode = 1;
       });

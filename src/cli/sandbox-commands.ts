@@ -95,6 +95,21 @@ export function addSandboxCommands(program: Command): void {
     });
 
   sandbox
+    .command("demo")
+    .description(
+      "bring the sandbox up and play the seed's workflow step by step (create network, run in two VMs, ping, rm)",
+    )
+    .option("--dir <dir>", DIR_HELP)
+    .action(async (o: { dir?: string }) => {
+      const { runDemo } = await import("../sandbox/demo.js");
+      await runDemo({
+        dir: path.resolve(o.dir ?? defaultDir()),
+        log: (line) => process.stdout.write(`${line}\n`),
+        color: process.stdout.isTTY === true,
+      });
+    });
+
+  sandbox
     .command("down")
     .description("stop everything the sandbox started and remove its namespaces and mounts (logs stay)")
     .option("--dir <dir>", DIR_HELP)

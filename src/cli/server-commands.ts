@@ -2,7 +2,6 @@
 // starter configuration and print its credentials once).
 
 import type { Command } from "commander";
-import { initConfig, loadConfig, parseListen } from "../server/config.js";
 import { UsageError } from "./output.js";
 
 export function addServerCommands(program: Command): void {
@@ -18,6 +17,7 @@ export function addServerCommands(program: Command): void {
     .option("--listen <host:port>", "address to listen on (default: the config's listen, 127.0.0.1:9696)")
     .option("--log-level <level>", "info, debug, warn, error", "info")
     .action(async (o: { config: string; nb: string; listen?: string; logLevel: string }) => {
+      const { loadConfig, parseListen } = await import("../server/config.js");
       const config = await loadConfig(o.config);
       if (o.listen) {
         try {
@@ -47,6 +47,7 @@ export function addServerCommands(program: Command): void {
     .action(async (o: { dir: string; listen?: string; macPrefix: string; json?: boolean }) => {
       // `server` has a --listen of its own, which commander may hand the value to.
       const listen = o.listen ?? (server.opts().listen as string | undefined) ?? "127.0.0.1:9696";
+      const { initConfig } = await import("../server/config.js");
       const r = await initConfig(o.dir, { listen, mac_prefix: o.macPrefix });
       if (o.json) {
         process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);

@@ -167,7 +167,7 @@ export interface VSwitchOptions {
   remote: string;
   /** The bridge that trunks the VM's NIC. */
   bridge: string;
-  /** How long to wait for the database (default 3000 ms). */
+  /** How long to wait for the database (default 15000 ms). */
   connectTimeoutMs?: number;
 }
 
@@ -180,7 +180,8 @@ export class VSwitch {
   ) {}
 
   static async open(opts: VSwitchOptions): Promise<VSwitch> {
-    const wait = opts.connectTimeoutMs ?? 3000;
+    // Generous: many agents may start at once in a busy VM (a timeout here fails a `run`).
+    const wait = opts.connectTimeoutMs ?? 15_000;
     let client: OvsdbClient;
     try {
       client = await OvsdbClient.connect({
@@ -190,6 +191,7 @@ export class VSwitch {
         keepaliveMs: 0,
         initialWaitMs: wait,
         waitForConnectionMs: wait,
+        connectTimeoutMs: wait,
       });
     } catch (e) {
       throw new VSwitchError(
@@ -433,21 +435,33 @@ export class VSwitch {
     await tx2.execute();
   }
 
-  /** Waits until vswitchd opened the device of `tag` (ofport > 0), up to `timeoutMs`. */
+  /**
+   * Waits until vswitchd opened the device of `tag` (ofport > 0), up to `timeoutMs`. The waiting
+   * happens in ovsdb-server (a `wait` operation until ofport is set), not by polling.
+   */
   async waitOpened(tag: number, timeoutMs: number): Promise<{ opened: boolean; error?: string }> {
-    const deadline = Date.now() + timeoutMs;
     const name = `${PORT_PREFIX}${tag}`;
-    for (;;) {
-      const rows = await this.db.select("Interface", [["name", "==", name]], ["ofport", "error"]);
-      const row = rows[0];
-      if (row && row.ofport !== null && row.ofport > 0) return { opened: true };
-      if (Date.now() >= deadline) {
-        return {
-          opened: false,
-          error: row ? (row.error ?? `ofport ${row.ofport ?? "unset"}`) : "no such interface",
-        };
-      }
-      await new Promise((r) => setTimeout(r, 5));
+    const tx = this.db.transaction();
+    tx.wait(
+      "Interface",
+      [["name", "==", name]],
+      ["ofport"],
+      "!=",
+      [{ ofport: null }],
+      Math.max(1, Math.round(timeoutMs)),
+    );
+    const sel = tx.select("Interface", [["name", "==", name]], ["ofport", "error"]);
+    let row: { ofport: number | null; error: string | null } | undefined;
+    try {
+      row = (await tx.execute()).rows(sel)[0];
+    } catch (e) {
+      if (!(e instanceof TransactionError && e.error === "timed out")) throw e;
+      row = (await this.db.select("Interface", [["name", "==", name]], ["ofport", "error"]))[0];
     }
+    if (row && row.ofport !== null && row.ofport > 0) return { opened: true };
+    return {
+      opened: false,
+      error: row ? (row.error ?? `ofport ${row.ofport ?? "unset"}`) : "no such interface",
+    };
   }
 }
