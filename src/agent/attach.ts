@@ -7,7 +7,7 @@
 // before the next begins, so a crash at any point leaves something `gc` can find and finish.
 
 import type { Port } from "../client/index.js";
-import { NeutronApiError } from "../client/index.js";
+import { ClientRequestError, NeutronApiError } from "../client/index.js";
 import type { Attachment, AttachmentState, VSwitch } from "../vswitch/vswitch.js";
 import { PORT_PREFIX } from "../vswitch/vswitch.js";
 import { type Agent, AgentError, addressInfo, DEVICE_OWNER, type NetworkInfo } from "./agent.js";
@@ -51,11 +51,17 @@ export async function waitActive(agent: Agent, portId: string, timeoutMs: number
   const deadline = Date.now() + timeoutMs;
   let delay = 5;
   for (;;) {
-    const port = await agent.api().getPort(portId);
-    if (port.status === "ACTIVE") return port;
+    let port: Port | undefined;
+    try {
+      port = await agent.api().getPort(portId);
+    } catch (e) {
+      // A dropped connection is not a verdict: ask again until the deadline.
+      if (!(e instanceof ClientRequestError) || Date.now() >= deadline) throw e;
+    }
+    if (port?.status === "ACTIVE") return port;
     if (Date.now() >= deadline) {
       throw new AgentError(
-        `port ${portId} did not become ACTIVE within ${timeoutMs} ms (status ${port.status ?? "unknown"}): ` +
+        `port ${portId} did not become ACTIVE within ${timeoutMs} ms (status ${port?.status ?? "unknown"}): ` +
           "OVN has not bound it; check that the VM's own port is bound on its hypervisor (ovn-controller) " +
           "or raise --active-timeout",
       );
@@ -104,7 +110,14 @@ export async function attach(agent: Agent, req: AttachRequest): Promise<Attachme
     faultPoint("reserved");
 
     // 2. the API port
-    const port = await createApiPort(agent, req, vifId, att.tag);
+    let port: Port;
+    try {
+      port = await createApiPortRetrying(agent, req, vifId, att.tag);
+    } catch (e) {
+      // Without an answer the port may exist: look for it by vif-id + tag on the way out.
+      if (e instanceof ClientRequestError) undo.push(() => deleteApiPorts(agent, att));
+      throw e;
+    }
     undo.push(() => deleteApiPorts(agent, { ...att, portId: port.id }));
     trace("API port created");
     faultPoint("port-created");
@@ -212,6 +225,44 @@ async function createApiPort(agent: Agent, req: AttachRequest, vifId: string, ta
 }
 
 /**
+ * createApiPort, again after a dropped connection (no HTTP answer): the request may or may not
+ * have reached the service, so a port it made is adopted (binding-profile: found by vif-id + tag)
+ * or removed (trunk mode: it may not have become a subport) before trying again.
+ */
+async function createApiPortRetrying(
+  agent: Agent,
+  req: AttachRequest,
+  vifId: string,
+  tag: number,
+): Promise<Port> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await createApiPort(agent, req, vifId, tag);
+    } catch (e) {
+      if (!(e instanceof ClientRequestError) || attempt >= 3) throw e;
+      const found = await findApiPorts(agent, vifId, tag, agent.settings.mode);
+      if (agent.settings.mode === "binding-profile" && found[0]) return found[0];
+      for (const p of found) await agent.api().deletePort(p.id, { ignoreMissing: true });
+      await new Promise((r) => setTimeout(r, 250 * attempt));
+    }
+  }
+}
+
+/** The API ports of ours that name this VM and this tag (binding:profile, or the trunk-mode name). */
+async function findApiPorts(
+  agent: Agent,
+  vifId: string,
+  tag: number,
+  mode: string | undefined,
+): Promise<Port[]> {
+  const api = agent.api();
+  if (mode === "trunk") return api.listPorts({ name: trunkPortName(vifId, tag) });
+  return (await api.listPorts({ device_id: vifId, device_owner: DEVICE_OWNER })).filter(
+    (p) => p["binding:profile"]?.parent_name === vifId && p["binding:profile"]?.tag === tag,
+  );
+}
+
+/**
  * Deletes the API port of an attachment: the recorded one, or (after a crash before it was
  * recorded) every port of ours that names this VM and this tag (binding:profile, or the
  * trunk-mode name).
@@ -234,11 +285,5 @@ export async function deleteApiPorts(agent: Agent, att: Attachment): Promise<voi
     await remove(att.portId);
     return;
   }
-  const candidates =
-    att.mode === "trunk"
-      ? await api.listPorts({ name: trunkPortName(vifId, att.tag) })
-      : (await api.listPorts({ device_id: vifId, device_owner: DEVICE_OWNER })).filter(
-          (p) => p["binding:profile"]?.parent_name === vifId && p["binding:profile"]?.tag === att.tag,
-        );
-  for (const p of candidates) await remove(p.id);
+  for (const p of await findApiPorts(agent, vifId, att.tag, att.mode)) await remove(p.id);
 }
