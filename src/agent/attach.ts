@@ -67,7 +67,7 @@ export async function waitActive(agent: Agent, portId: string, timeoutMs: number
       );
     }
     await new Promise((r) => setTimeout(r, delay));
-    delay = Math.min(delay * 2, 100);
+    delay = Math.min(delay * 2, 250);
   }
 }
 

@@ -220,17 +220,25 @@ export class NeutronClient {
     const fullPath = `/v2.0${path}`;
     let session = await this.auth.session();
     let retried = false;
+    // Reads are safe to repeat: a dropped connection or a timeout gets two more tries.
+    let transportTries = method === "GET" || method === "HEAD" ? 3 : 1;
     for (;;) {
       const base = session.network_url.replace(/\/v2\.0$/, "");
       const headers: Record<string, string> = { "x-auth-token": session.token, accept: "application/json" };
       if (body !== undefined) headers["content-type"] = "application/json";
-      const r = await timedFetch(
-        this.fetchFn,
-        method,
-        `${base}${fullPath}`,
-        { headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) },
-        this.timeoutMs,
-      );
+      let r: Response;
+      try {
+        r = await timedFetch(
+          this.fetchFn,
+          method,
+          `${base}${fullPath}`,
+          { headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) },
+          this.timeoutMs,
+        );
+      } catch (e) {
+        if (--transportTries > 0) continue;
+        throw e;
+      }
       if (r.status === 401 && !retried) {
         // The token was refused (cached and revoked, key rotated, corrupt): drop it and, with
         // a password, log in again once.
