@@ -98,6 +98,7 @@ export async function attach(agent: Agent, req: AttachRequest): Promise<Attachme
     const att = await vs.reserve({
       owner: selfOwner(),
       container: req.container.id,
+      pid: req.container.pid,
       ifname: req.ifname,
       networkId: req.network.network.id,
       networkName: req.network.network.name,

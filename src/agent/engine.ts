@@ -21,6 +21,8 @@ export const LABEL_VIF = "ovn-docker.vif-id";
 export const LABEL_SANDBOX = "ovn-docker.sandbox";
 
 export const PAUSE_IMAGE = "localhost/ovn-docker-pause:1";
+/** What the pause process sleeps: its command line identifies it in /proc. */
+export const PAUSE_SECONDS = "2147483647";
 
 export class EngineError extends Error {
   override name = "EngineError";
@@ -244,7 +246,7 @@ export class Engine {
         throw new EngineError(`building the pause image: tar failed: ${firstLine(tar.stderr)}`);
       const tarBytes = await readFile(tarFile);
       await this.cli(
-        ["import", "--change", 'ENTRYPOINT ["/sleep"]', "--change", 'CMD ["2147483647"]', "-", image],
+        ["import", "--change", 'ENTRYPOINT ["/sleep"]', "--change", `CMD ["${PAUSE_SECONDS}"]`, "-", image],
         `building the network sandbox image ${image}`,
         tarBytes,
       );

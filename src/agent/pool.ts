@@ -6,16 +6,26 @@
 // ports + containers, the settings are on the bridge's external_ids.
 
 import { spawn } from "node:child_process";
-import { closeSync, mkdirSync, openSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Attachment, PoolSettings } from "../vswitch/vswitch.js";
 import { type Agent, AgentError } from "./agent.js";
 import { detach } from "./attach.js";
 import { createSandbox } from "./containers.js";
+import { PAUSE_SECONDS } from "./engine.js";
 import { selfOwner } from "./owner.js";
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../cli/main.js");
+
+/** Whether `pid` is a network sandbox's pause process (our pause image sleeps 2147483647 s). */
+function pauseRunning(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes(PAUSE_SECONDS);
+  } catch {
+    return false;
+  }
+}
 
 /** Claims a ready sandbox on `networkRef` (name or id), or undefined when the pool has none. */
 export async function claimFromPool(agent: Agent, networkRef: string): Promise<Attachment | undefined> {
@@ -33,6 +43,8 @@ export async function claimFromPool(agent: Agent, networkRef: string): Promise<A
     const pick = candidates[Math.floor(Math.random() * candidates.length)] as Attachment;
     if (!(await vs.update(pick.tag, { state: "attached", owner: selfOwner() }, { state: "pool" }))) continue;
     // A sandbox whose container died (engine restart) is useless: free it and try the next.
+    // Its pause process still running is proof enough (a /proc read instead of an engine call).
+    if (pick.pid && pauseRunning(pick.pid)) return { ...pick, state: "attached" };
     const sb = pick.container ? await engine.inspectOne(pick.container) : undefined;
     if (!sb?.running) {
       await detach(agent, vs, pick);

@@ -318,8 +318,7 @@ export function addAgentCommands(program: Command): void {
           ...(o.max !== undefined ? { max: o.max } : {}),
           ...(o.batch !== undefined ? { batch: o.batch } : {}),
         });
-        if (!o.quiet)
-          process.stdout.write(`pool ${network}: ${r.created} prepared, ${r.ready + r.created} ready\n`);
+        if (!o.quiet) process.stdout.write(`pool ${network}: ${r.created} prepared, ${r.ready} ready\n`);
       });
     });
   pool

@@ -14,8 +14,15 @@
 // comes from the token's service catalog.
 
 import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import path from "node:path";
-import { parse as parseYaml } from "yaml";
+
+// The YAML parser is loaded only when a clouds.yaml is read: the agent runs once per container
+// and most runs never need it (loading it costs about as much as starting node).
+const requireLazily = createRequire(import.meta.url);
+function parseYaml(text: string): unknown {
+  return (requireLazily("yaml") as typeof import("yaml")).parse(text);
+}
 
 export type Env = Record<string, string | undefined>;
 

@@ -41,6 +41,8 @@ export interface Attachment {
   container?: string | undefined;
   /** The application container that joined the sandbox's namespace (when different). */
   app?: string | undefined;
+  /** A process in the container's network namespace (the sandbox's pid when it was attached). */
+  pid?: number | undefined;
   /** The interface name inside the container (eth0, eth1, ...). */
   ifname?: string | undefined;
   networkId?: string | undefined;
@@ -68,6 +70,7 @@ export interface AttachmentFields {
   owner?: string | null;
   container?: string | null;
   app?: string | null;
+  pid?: number;
   ifname?: string;
   networkId?: string;
   networkName?: string;
@@ -84,6 +87,7 @@ const FIELD_KEYS: Record<keyof AttachmentFields, string> = {
   owner: "owner",
   container: "container",
   app: "app",
+  pid: "pid",
   ifname: "ifname",
   networkId: "network-id",
   networkName: "network-name",
@@ -147,6 +151,7 @@ function decodeAttachment(
     owner: g("owner"),
     container: g("container"),
     app: g("app"),
+    pid: g("pid") ? Number(g("pid")) : undefined,
     ifname: g("ifname"),
     networkId: g("network-id"),
     networkName: g("network-name"),
