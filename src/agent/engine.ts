@@ -138,7 +138,9 @@ export class Engine {
     if (r.code !== 0) {
       const said = firstLine(r.stderr) || `exit code ${r.code}`;
       const down =
-        /cannot connect to the docker daemon|connection refused|no such file or directory.*sock/i.test(said);
+        /cannot connect to the docker daemon|\.sock.*(connection refused|no such file or directory)/i.test(
+          said,
+        );
       const where =
         this.kind === "docker"
           ? `DOCKER_HOST=${this.env.DOCKER_HOST ?? "unix:///var/run/docker.sock"}; `
@@ -261,7 +263,8 @@ export class Engine {
     labels: Record<string, string>,
     image = PAUSE_IMAGE,
   ): Promise<ContainerInfo> {
-    const args = ["run", "-d", "--net=none", "--name", name, "--init=false"];
+    // --pull=never: the pause image is built locally; a registry lookup would only fail slowly.
+    const args = ["run", "-d", "--pull=never", "--net=none", "--name", name, "--init=false"];
     for (const [k, v] of Object.entries(labels)) args.push("--label", `${k}=${v}`);
     args.push(image);
     let out: string;
