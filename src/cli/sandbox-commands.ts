@@ -70,13 +70,13 @@ export function addSandboxCommands(program: Command): void {
       process.off("SIGTERM", onSignal);
       await writeFile(sb.layout.upLog, `${lines.join("\n")}\n`);
       const dirArg = o.dir ? ` --dir ${q(dir)}` : "";
+      // The sandbox's wrapper runs this build, whether or not ovn-docker is on PATH.
+      const cli = q(path.join(sb.layout.bin, "ovn-docker"));
       const vm1 = sb.vms[0];
       log("");
-      log(`Act as the tenant inside a VM:  ovn-docker sandbox shell ${vm1?.name ?? "vm1"}${dirArg}`);
-      log(
-        `  or one command:              ovn-docker sandbox exec ${vm1?.name ?? "vm1"}${dirArg} -- docker ps`,
-      );
-      log(`  environment there:           ovn-docker sandbox env ${vm1?.name ?? "vm1"}${dirArg}`);
+      log(`Act as the tenant inside a VM:  ${cli} sandbox shell ${vm1?.name ?? "vm1"}${dirArg}`);
+      log(`  or one command:              ${cli} sandbox exec ${vm1?.name ?? "vm1"}${dirArg} -- docker ps`);
+      log(`  environment there:           ${cli} sandbox env ${vm1?.name ?? "vm1"}${dirArg}`);
       if (vm1) {
         for (const k of [
           "OS_AUTH_URL",
@@ -90,7 +90,7 @@ export function addSandboxCommands(program: Command): void {
         }
         log(`    OS_PASSWORD=... (in ${sb.layout.server.credentials})`);
       }
-      log(`Status:  ovn-docker sandbox status${dirArg}      Stop:  ovn-docker sandbox down${dirArg}`);
+      log(`Status:  ${cli} sandbox status${dirArg}      Stop:  ${cli} sandbox down${dirArg}`);
       log(`NB:      ovn-nbctl --db=${sb.nbUnix} show`);
     });
 

@@ -5,6 +5,7 @@
 // reach, then `rm` and proof that ports and VLANs are gone. The sandbox keeps running afterwards.
 
 import { execFile } from "node:child_process";
+import path from "node:path";
 import { promisify } from "node:util";
 import { IMAGE, loadSandbox, type Sandbox, startSandbox } from "./index.js";
 import { layout } from "./layout.js";
@@ -186,12 +187,13 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   if (left) throw new DemoError(`the container's port ${ra.port} is still in NB`);
 
   const dirArg = sb.dir === "/tmp/ovn-docker-sandbox" ? "" : ` --dir ${sb.dir}`;
+  // The sandbox's wrapper runs this build: it works whether or not ovn-docker is on PATH.
+  const cli = path.join(sb.layout.bin, "ovn-docker");
   log(
     `\n${bold(`Done in ${((Date.now() - t0) / 1000).toFixed(1)} s.`)} The sandbox keeps running for you to explore:`,
   );
-  log(
-    `  ovn-docker sandbox shell vm1${dirArg}     (then: ovn-docker --network=LS1 run -d ${IMAGE} sleep 1000; ovn-docker ps)`,
-  );
-  log(`  ovn-docker sandbox status${dirArg}`);
-  log(`  ovn-docker sandbox down${dirArg}          (stops everything it started)`);
+  log(`  ${cli} sandbox shell vm1${dirArg}`);
+  log(`      (inside: ovn-docker --network=LS1 run -d ${IMAGE} sleep 1000; ovn-docker ps; exit)`);
+  log(`  ${cli} sandbox status${dirArg}`);
+  log(`  ${cli} sandbox down${dirArg}          (stops everything it started)`);
 }
