@@ -103,6 +103,8 @@ export const agentSuite: Suite = {
           samples.push({ case: "bare-rm", ms: rmT.ms });
         }
         if (only("ovn-run-cold")) {
+          // Cold means no ready sandbox: the previous round's warm case left the pool full.
+          await must(s, "vm1", ["ovn-docker", "pool", "drain"]);
           const r = await timed(() =>
             must(s, "vm1", ["ovn-docker", "--network=BENCH", "run", "-d", IMAGE, ...CMD]),
           );

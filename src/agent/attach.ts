@@ -167,6 +167,7 @@ export async function detach(agent: Agent, vs: VSwitch, att: Attachment): Promis
   await vs.update(att.tag, { state: "detaching", owner: selfOwner() });
   faultPoint("detaching");
   await deleteApiPorts(agent, att);
+  trace("detach: API port deleted");
   faultPoint("port-deleted");
   await unplumb(att.portName);
   faultPoint("unplumbed");

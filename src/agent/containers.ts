@@ -280,21 +280,31 @@ async function namespaceOwner(engine: Engine, info: ContainerInfo): Promise<Cont
   return owner;
 }
 
-/** The attachments recorded for a container (by id or name), whether or not it still exists. */
+/**
+ * The attachments recorded for a container (by id or name), whether or not it still exists, and
+ * the container owning its network namespace (its sandbox: named by our label, no engine call).
+ */
 async function attachmentsOf(
   agent: Agent,
   ref: string,
-): Promise<{ info?: ContainerInfo; owner?: ContainerInfo; atts: Attachment[] }> {
+): Promise<{ info?: ContainerInfo; ownerId?: string; sandboxId?: string; atts: Attachment[] }> {
   const engine = await agent.engine();
   const vs = await agent.vswitch();
-  const all = await vs.list();
-  const info = await engine.inspectOne(ref);
+  const [all, info] = await Promise.all([vs.list(), engine.inspectOne(ref)]);
   if (!info) {
     const atts = all.filter((a) => a.app?.startsWith(ref) || a.container?.startsWith(ref));
     return { atts };
   }
-  const owner = await namespaceOwner(engine, info);
-  return { info, owner, atts: all.filter((a) => a.container === owner.id || a.app === info.id) };
+  const sandboxId = info.labels[LABEL_SANDBOX];
+  const ownerId =
+    sandboxId ??
+    (info.networkMode.startsWith("container:") ? (await namespaceOwner(engine, info)).id : info.id);
+  return {
+    info,
+    ownerId,
+    ...(sandboxId ? { sandboxId } : {}),
+    atts: all.filter((a) => a.container === ownerId || a.app === info.id),
+  };
 }
 
 /** `rm CONTAINER`: the container, its network sandbox, its ports, veths and tags. Idempotent. */
@@ -304,16 +314,25 @@ export async function removeContainer(
 ): Promise<{ found: boolean; detached: number }> {
   const engine = await agent.engine();
   const vs = await agent.vswitch();
-  const { info, owner, atts } = await attachmentsOf(agent, ref);
-  if (info) await engine.remove(info.id);
-  for (const a of atts) await detach(agent, vs, a);
-  const sandboxes = new Set<string>();
-  if (owner && owner.id !== info?.id && owner.labels[LABEL_ROLE] === "sandbox") sandboxes.add(owner.id);
-  for (const a of atts) if (a.container && a.container !== info?.id) sandboxes.add(a.container);
-  for (const s of sandboxes) {
-    const sb = await engine.inspectOne(s);
-    if (sb && sb.labels[LABEL_ROLE] === "sandbox") await engine.remove(sb.id);
-  }
+  const { info, sandboxId, atts } = await attachmentsOf(agent, ref);
+  trace("rm: found");
+  const containers = new Set<string>();
+  if (info) containers.add(info.id);
+  if (sandboxId) containers.add(sandboxId);
+  // Sandboxes of attachments whose application container is gone: ours only (by their label).
+  const others = [
+    ...new Set(atts.map((a) => a.container).filter((c): c is string => !!c && !containers.has(c))),
+  ];
+  for (const c of await engine.inspect(others)) if (c.labels[LABEL_ROLE] === "sandbox") containers.add(c.id);
+  // The containers go (one engine call) while the network is taken apart; the veth vanishes with
+  // the sandbox's namespace, which unplumb tolerates.
+  await Promise.all([
+    engine.removeAll([...containers]),
+    (async () => {
+      for (const a of atts) await detach(agent, vs, a);
+    })(),
+  ]);
+  trace("rm: done");
   return { found: info !== undefined || atts.length > 0, detached: atts.length };
 }
 

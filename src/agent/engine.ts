@@ -227,6 +227,21 @@ export class Engine {
     }
   }
 
+  /** `rm -f` of several containers in one call; ones already gone are fine. */
+  async removeAll(refs: readonly string[]): Promise<void> {
+    if (refs.length === 0) return;
+    const r = await execCommand([this.bin, "rm", "-f", ...refs], { env: this.env });
+    const problems = r.stderr
+      .split("\n")
+      .filter((l) => l.trim() && !/no such container|no container with name or id/i.test(l));
+    if (r.code !== 0 && problems.length > 0) {
+      throw new EngineError(
+        `removing containers ${refs.map((x) => x.slice(0, 12)).join(", ")}: ${this.kind} said: ${problems[0]}`,
+        r.code,
+      );
+    }
+  }
+
   /** Makes sure the pause image exists (built locally from a static busybox; no registry needed). */
   async ensurePauseImage(image = PAUSE_IMAGE): Promise<void> {
     const r = await execCommand([this.bin, "image", "inspect", image], { env: this.env });
