@@ -171,6 +171,13 @@ export function addSandboxCommands(program: Command): void {
               ["vm", "netns", "vif_id", "mac", "ip", "port"],
             ),
           );
+          const atts = s.vms.flatMap((v) => v.attachments.map((a) => ({ vm: v.name, ...a })));
+          out.push(
+            "",
+            atts.length === 0
+              ? "no containers attached in any VM"
+              : formatTable(atts, ["vm", "container", "network", "ifname", "ips", "vlan", "port", "state"]),
+          );
         }
         process.stdout.write(`${out.join("\n")}\n`);
       }

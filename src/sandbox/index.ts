@@ -12,6 +12,7 @@ import { spawn } from "node:child_process";
 import * as fsp from "node:fs/promises";
 import { openClient } from "../client/index.js";
 import type { InitResult } from "../server/config.js";
+import { VSwitch } from "../vswitch/vswitch.js";
 import { type DaemonStatus, daemonStatus, daemonsOf } from "./daemons.js";
 import { type DownOptions, type DownReport, engineOf, knownVms, stopSandbox } from "./down.js";
 import { type Creds, vmEnv } from "./env.js";
@@ -95,7 +96,18 @@ export interface SandboxStatus {
     mac?: string;
     ip?: string;
     portStatus?: string;
+    attachments: VmAttachment[];
   }>;
+}
+
+export interface VmAttachment {
+  vlan: number;
+  state: string;
+  container: string;
+  network: string;
+  ifname: string;
+  ips: string[];
+  port: string;
 }
 
 function credsOf(init: InitResult, user: "admin" | "demo"): Creds {
@@ -267,7 +279,28 @@ export async function loadSandbox(dir: string = DEFAULT_DIR): Promise<Sandbox> {
   return new Sandbox(state, await readInit(l));
 }
 
-/** Every daemon with pid and health, the chassis, each VM and its port's status. */
+/** The containers attached in a VM, as its own Open_vSwitch DB records them (empty if unreachable). */
+async function vmAttachments(remote: string): Promise<VmAttachment[]> {
+  let vs: VSwitch | undefined;
+  try {
+    vs = await VSwitch.open({ remote, bridge: "br-vm", connectTimeoutMs: 1000 });
+    return (await vs.list()).map((a) => ({
+      vlan: a.tag,
+      state: a.state,
+      container: (a.app ?? a.container ?? "").slice(0, 12),
+      network: a.networkName ?? "",
+      ifname: a.ifname ?? "",
+      ips: a.ips ?? [],
+      port: a.portId ?? "",
+    }));
+  } catch {
+    return [];
+  } finally {
+    await vs?.close();
+  }
+}
+
+/** Every daemon with pid and health, the chassis, each VM, its port's status and its attachments. */
 export async function sandboxStatus(dir: string = DEFAULT_DIR): Promise<SandboxStatus> {
   const l = layout(dir);
   const state = await readState(l).catch(() => undefined);
@@ -313,18 +346,21 @@ export async function sandboxStatus(dir: string = DEFAULT_DIR): Promise<SandboxS
     ...(state?.ports.api ? { api: `http://127.0.0.1:${state.ports.api}` } : {}),
     ...(state?.ports.nb ? { nbRemote: `tcp:127.0.0.1:${state.ports.nb}` } : {}),
     ...(state?.ports.sb ? { sbRemote: `tcp:127.0.0.1:${state.ports.sb}` } : {}),
-    vms: vmLayouts.map((vm) => {
-      const vs = state?.vms.find((v) => v.name === vm.name);
-      const ps = vs?.vifId ? portStatus.get(vs.vifId) : undefined;
-      return {
-        name: vm.name,
-        netns: vm.netns,
-        netnsExists: netnsNames.has(vm.netns),
-        ...(vs?.vifId ? { vifId: vs.vifId } : {}),
-        ...(vs?.mac ? { mac: vs.mac } : {}),
-        ...(vs?.ip ? { ip: vs.ip } : {}),
-        ...(ps ? { portStatus: ps } : {}),
-      };
-    }),
+    vms: await Promise.all(
+      vmLayouts.map(async (vm) => {
+        const vs = state?.vms.find((v) => v.name === vm.name);
+        const ps = vs?.vifId ? portStatus.get(vs.vifId) : undefined;
+        return {
+          name: vm.name,
+          netns: vm.netns,
+          netnsExists: netnsNames.has(vm.netns),
+          ...(vs?.vifId ? { vifId: vs.vifId } : {}),
+          ...(vs?.mac ? { mac: vs.mac } : {}),
+          ...(vs?.ip ? { ip: vs.ip } : {}),
+          ...(ps ? { portStatus: ps } : {}),
+          attachments: await vmAttachments(vm.remote),
+        };
+      }),
+    ),
   };
 }

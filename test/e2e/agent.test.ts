@@ -158,6 +158,12 @@ describe("the seed's workflow", () => {
       await nbctl("get", "Logical_Switch_Port", pb.port, "parent_name"),
       `"${sb.vm("vm2").vifId}"`,
     );
+    // sandbox status lists each VM's attachments.
+    const st = await sb.status();
+    assert.deepEqual(
+      st.vms.map((v) => v.attachments.map((x) => [x.vlan, x.port])),
+      [[[pa.vlan, pa.port]], [[pb.vlan, pb.port]]],
+    );
     // The VM's access port carries that tag.
     const tag = await run("ovs-vsctl", [
       `--db=${sb.vm("vm1").ovsdbRemote}`,
