@@ -219,9 +219,14 @@ export class Engine {
     return out.split("\n").filter((l) => l.trim());
   }
 
+  /** `rm -f` as the engine spells "kill at once" (podman would first wait 10 s after SIGTERM). */
+  private rmArgs(): string[] {
+    return this.kind === "podman" ? ["rm", "-f", "-t", "0"] : ["rm", "-f"];
+  }
+
   /** `rm -f`; a container that is already gone is fine. */
   async remove(ref: string): Promise<void> {
-    const r = await execCommand([this.bin, "rm", "-f", ref], { env: this.env });
+    const r = await execCommand([this.bin, ...this.rmArgs(), ref], { env: this.env });
     if (r.code !== 0 && !/no such container|no container with name or id/i.test(r.stderr)) {
       throw new EngineError(`removing container ${ref}: ${this.kind} said: ${firstLine(r.stderr)}`, r.code);
     }
@@ -230,10 +235,16 @@ export class Engine {
   /** `rm -f` of several containers in one call; ones already gone are fine. */
   async removeAll(refs: readonly string[]): Promise<void> {
     if (refs.length === 0) return;
-    const r = await execCommand([this.bin, "rm", "-f", ...refs], { env: this.env });
+    if (this.kind === "podman") {
+      // podman refuses to remove a container others depend on (the sandbox of an application
+      // container) in the same call: one at a time, in the given order (dependents first).
+      for (const ref of refs) await this.remove(ref);
+      return;
+    }
+    const r = await execCommand([this.bin, ...this.rmArgs(), ...refs], { env: this.env });
     const problems = r.stderr
       .split("\n")
-      .filter((l) => l.trim() && !/no such container|no container with name or id/i.test(l));
+      .filter((l) => l.trim() && !/no such container|no container with name or id|level=warning/i.test(l));
     if (r.code !== 0 && problems.length > 0) {
       throw new EngineError(
         `removing containers ${refs.map((x) => x.slice(0, 12)).join(", ")}: ${this.kind} said: ${problems[0]}`,

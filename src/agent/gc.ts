@@ -82,11 +82,8 @@ export async function gc(agent: Agent, opts: { cheap?: boolean } = {}): Promise<
     if (ownerAlive(info.labels["ovn-docker.owner"]) && info.running) continue;
     sandboxesToRemove.add(info.id);
   }
-  for (const id of sandboxesToRemove) {
-    await engine.remove(id);
-    report.sandboxes.push(id);
-  }
-  // Application containers of a failed `run` whose network sandbox is gone can never run again.
+  // Application containers of a failed `run` whose network sandbox is gone (or going) can never
+  // run again. They go first: podman refuses to remove a sandbox others depend on.
   const alive = new Set(ours.filter((c) => c.running && !sandboxesToRemove.has(c.id)).map((c) => c.id));
   for (const info of ours) {
     const sbId = info.labels[LABEL_SANDBOX];
@@ -94,6 +91,10 @@ export async function gc(agent: Agent, opts: { cheap?: boolean } = {}): Promise<
       await engine.remove(info.id);
       report.containers.push(info.id);
     }
+  }
+  for (const id of sandboxesToRemove) {
+    await engine.remove(id);
+    report.sandboxes.push(id);
   }
 
   // 4. API ports of this VM's children that no attachment refers to
