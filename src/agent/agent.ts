@@ -7,7 +7,8 @@ import path from "node:path";
 import ipaddr from "ipaddr.js";
 import { type Network, type NeutronClient, openClient, type Subnet } from "../client/index.js";
 import { VSwitch } from "../vswitch/vswitch.js";
-import { Engine, execCommand } from "./engine.js";
+import { Engine } from "./engine.js";
+import { execCommand } from "./exec.js";
 
 export type AttachMode = "binding-profile" | "trunk";
 

@@ -7,10 +7,10 @@
 // the application never runs without its network (Kubernetes does the same with its pause
 // container). Sandboxes can be prepared ahead of time (the pool).
 
-import { spawn } from "node:child_process";
 import { access, copyFile, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { execCommand } from "./exec.js";
 
 export type EngineKind = "docker" | "podman";
 
@@ -44,40 +44,6 @@ export interface ContainerInfo {
   networkMode: string;
   labels: Record<string, string>;
   exitCode?: number;
-}
-
-export interface ExecResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command; resolves with its exit code and output (never rejects for a non-zero exit). */
-export function execCommand(
-  argv: readonly string[],
-  opts: { input?: string | Buffer; env?: NodeJS.ProcessEnv; inheritStdio?: boolean } = {},
-): Promise<ExecResult> {
-  return new Promise((resolve, reject) => {
-    const [cmd, ...args] = argv;
-    if (!cmd) throw new Error("empty command");
-    const child = spawn(cmd, args, {
-      env: opts.env ?? process.env,
-      stdio: [opts.input !== undefined ? "pipe" : "ignore", "pipe", "pipe"],
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout?.on("data", (d: Buffer) => out.push(d));
-    child.stderr?.on("data", (d: Buffer) => err.push(d));
-    child.on("error", (e) => reject(new EngineError(`cannot run ${cmd}: ${e.message}`)));
-    child.on("close", (code, signal) =>
-      resolve({
-        code: code ?? (signal ? 128 : 1),
-        stdout: Buffer.concat(out).toString("utf8"),
-        stderr: Buffer.concat(err).toString("utf8"),
-      }),
-    );
-    if (opts.input !== undefined) child.stdin?.end(opts.input);
-  });
 }
 
 function firstLine(s: string): string {

@@ -25,6 +25,9 @@ export interface GcReport {
   containers: string[];
 }
 
+/** The VM-side veth ends we create: ovd<tag>. */
+const ACCESS_PORT = new RegExp(`^${PORT_PREFIX}\\d+$`);
+
 function inProgress(a: Attachment): boolean {
   return (a.state === "reserving" || a.state === "detaching") && ownerAlive(a.owner);
 }
@@ -131,7 +134,7 @@ export async function gc(agent: Agent, opts: { cheap?: boolean } = {}): Promise<
   // 5. veths named like our access ports with no OVS port
   const names = new Set(now.map((a) => a.portName));
   for (const link of await hostLinks()) {
-    if (new RegExp(`^${PORT_PREFIX}\\d+$`).test(link) && !names.has(link)) {
+    if (ACCESS_PORT.test(link) && !names.has(link)) {
       await unplumb(link);
       report.veths.push(link);
     }

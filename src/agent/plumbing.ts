@@ -7,7 +7,7 @@
 // on both ends: with the userspace datapath, veth checksum offload breaks TCP.
 
 import ipaddr from "ipaddr.js";
-import { execCommand } from "./engine.js";
+import { execCommand } from "./exec.js";
 
 export interface PlumbAddress {
   address: string;

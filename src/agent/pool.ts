@@ -60,7 +60,6 @@ export interface PoolStatus {
   network_id: string;
   network: string;
   ready: number;
-  in_progress: number;
   min: number;
   max: number;
   batch: number;
@@ -78,7 +77,6 @@ export async function poolStatus(agent: Agent): Promise<PoolStatus[]> {
         network_id: id,
         network: cfg?.networkName || name,
         ready: 0,
-        in_progress: 0,
         min: cfg?.min ?? 0,
         max: cfg?.max ?? 0,
         batch: cfg?.batch ?? 0,

@@ -2,10 +2,7 @@
 // started, to see where a slow `run` spends its time.
 
 const enabled = process.env.OVN_DOCKER_TRACE === "1";
-const t0 = performance.timeOrigin;
 
 export function trace(step: string): void {
   if (enabled) process.stderr.write(`trace ${(performance.now() / 1000).toFixed(3)}s ${step}\n`);
 }
-
-export const traceOrigin = t0;

@@ -245,7 +245,7 @@ export class VSwitch {
 
   /** Every tag in use on any port of this switch (ours or not). */
   async usedTags(): Promise<Set<number>> {
-    const rows = await this.db.select("Port", [], ["tag", "trunks"]);
+    const rows = await this.db.select("Port", [], ["tag"]);
     const used = new Set<number>();
     for (const r of rows) if (r.tag !== null) used.add(r.tag);
     return used;
@@ -374,21 +374,6 @@ export class VSwitch {
         return this.update(tag, fields, expect);
       }
       throw e;
-    }
-  }
-
-  /**
-   * Claims one pooled attachment of `networkId` for `owner`: pool -> attached, as a compare-and-swap
-   * on the row's state, so two concurrent `run`s never take the same one.
-   */
-  async claimPooled(networkId: string, fields: AttachmentFields): Promise<Attachment | undefined> {
-    for (;;) {
-      const candidates = (await this.list()).filter((a) => a.state === "pool" && a.networkId === networkId);
-      if (candidates.length === 0) return undefined;
-      const pick = candidates[randomInt(candidates.length)] as Attachment;
-      if (await this.update(pick.tag, { ...fields, state: "attached" }, { state: "pool" })) {
-        return (await this.get(pick.tag)) ?? pick;
-      }
     }
   }
 
