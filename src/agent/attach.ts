@@ -13,16 +13,38 @@ import { PORT_PREFIX } from "../vswitch/vswitch.js";
 import { type Agent, AgentError, addressInfo, DEVICE_OWNER, type NetworkInfo } from "./agent.js";
 import { faultPoint } from "./faults.js";
 import { selfOwner } from "./owner.js";
-import { type PlumbAddress, plumb, unplumb } from "./plumbing.js";
+import { type PlumbAddress, type PlumbTarget, plumb, unplumb } from "./plumbing.js";
 import { trace } from "./trace.js";
+
+/** The front end that made an attachment and owns its lifecycle. */
+export type Via = "cli" | "cni" | "docker";
+
+/** Steps 1-2: a VLAN tag and the API port, nothing in any container yet. */
+export interface AllocateRequest {
+  network: NetworkInfo;
+  /** The container (or CNI container id, or Docker endpoint id) it is for, when known. */
+  container?: string | undefined;
+  /** A process in the container's network namespace, when there is one. */
+  pid?: number | undefined;
+  /** The namespace file (CNI_NETNS), when the runtime names it by path. */
+  netns?: string | undefined;
+  ifname?: string | undefined;
+  via: Via;
+  /** API port name (default: the container id's first 12 characters). */
+  portName?: string | undefined;
+  /** Addresses only on these subnets (default: the service's choice on each subnet). */
+  subnetIds?: string[] | undefined;
+}
 
 export interface AttachRequest {
   network: NetworkInfo;
-  /** The container that owns the network namespace, and a process in it. */
-  container: { id: string; pid: number };
+  /** The container that owns the network namespace, and where that namespace is. */
+  container: { id: string } & ({ pid: number } | { netns: string });
   ifname: string;
   /** "attached" for a container, "pool" for a prepared network sandbox. */
   state: Extract<AttachmentState, "attached" | "pool">;
+  /** Default "cli". */
+  via?: Via;
   /** API port name (default: the container id's first 12 characters). */
   portName?: string;
   /** Keep this process as the owner (the caller finishes the work, e.g. `run` starting the app). */
@@ -71,7 +93,8 @@ export async function waitActive(agent: Agent, portId: string, timeoutMs: number
   }
 }
 
-function addressesOf(port: Port, network: NetworkInfo) {
+/** The port's addresses with their prefix lengths, and the first IPv4 and IPv6 gateways. */
+export function addressesOf(port: Pick<Port, "fixed_ips">, network: NetworkInfo) {
   const addresses: PlumbAddress[] = [];
   let gateway4: string | undefined;
   let gateway6: string | undefined;
@@ -88,8 +111,11 @@ function addressesOf(port: Port, network: NetworkInfo) {
   return { addresses, gateway4, gateway6 };
 }
 
-/** Creates one attachment; returns it as recorded. Undoes everything on failure. */
-export async function attach(agent: Agent, req: AttachRequest): Promise<Attachment> {
+/**
+ * Steps 1-2: takes a VLAN tag and creates the API port, recorded on the OVSDB row (state
+ * "reserving", this process the owner). Undoes both on failure.
+ */
+export async function allocate(agent: Agent, req: AllocateRequest): Promise<{ att: Attachment; port: Port }> {
   const vs = await agent.vswitch();
   const vifId = await agent.vifId();
   const undo: Undo[] = [];
@@ -97,9 +123,11 @@ export async function attach(agent: Agent, req: AttachRequest): Promise<Attachme
     // 1. the VLAN tag
     const att = await vs.reserve({
       owner: selfOwner(),
-      container: req.container.id,
-      pid: req.container.pid,
-      ifname: req.ifname,
+      ...(req.container !== undefined ? { container: req.container } : {}),
+      ...(req.pid !== undefined ? { pid: req.pid } : {}),
+      ...(req.netns !== undefined ? { netns: req.netns } : {}),
+      ...(req.ifname !== undefined ? { ifname: req.ifname } : {}),
+      ...(req.via !== "cli" ? { via: req.via } : {}),
       networkId: req.network.network.id,
       networkName: req.network.network.name,
       vifId,
@@ -125,22 +153,38 @@ export async function attach(agent: Agent, req: AttachRequest): Promise<Attachme
     const ips = port.fixed_ips.map((f) => f.ip_address).filter((x): x is string => !!x);
     await vs.update(att.tag, { portId: port.id, mac: port.mac_address, ips });
     faultPoint("recorded");
+    return { att: { ...att, portId: port.id, mac: port.mac_address, ips }, port };
+  } catch (e) {
+    return unwind(undo, e);
+  }
+}
 
-    // 3. the veth pair
-    const hostIf = `${PORT_PREFIX}${att.tag}`;
-    await plumb({
-      hostIf,
-      ifname: req.ifname,
-      pid: req.container.pid,
-      mac: port.mac_address,
-      mtu: req.network.network.mtu ?? 1442,
-      ...addressesOf(port, req.network),
-    });
-    undo.push(() => unplumb(hostIf));
+/**
+ * Steps 3-4: the veth pair (into `target`, or left in the VM for a runtime that moves it), then
+ * waits until OVN bound the port and the VM's switch opened the access port. On failure the veth
+ * is removed again; the allocation stays (the caller undoes it).
+ */
+export async function connect(
+  agent: Agent,
+  att: Attachment,
+  port: Port,
+  network: NetworkInfo,
+  target: PlumbTarget,
+  ifname: string,
+): Promise<void> {
+  const vs = await agent.vswitch();
+  const hostIf = `${PORT_PREFIX}${att.tag}`;
+  await plumb({
+    hostIf,
+    ifname,
+    target,
+    mac: port.mac_address,
+    mtu: network.network.mtu ?? 1442,
+    ...addressesOf(port, network),
+  });
+  try {
     trace("plumbed");
     faultPoint("plumbed");
-
-    // 4. ready on both sides: OVN bound the port, the VM's switch opened the access port
     const [, opened] = await Promise.all([
       waitActive(agent, port.id, agent.settings.activeTimeoutMs),
       vs.waitOpened(att.tag, agent.settings.activeTimeoutMs),
@@ -152,10 +196,35 @@ export async function attach(agent: Agent, req: AttachRequest): Promise<Attachme
     }
     trace("ACTIVE and opened");
     faultPoint("active");
+  } catch (e) {
+    return unwind([() => unplumb(hostIf)], e);
+  }
+}
+
+/** Undoes an allocation (API port, then the tag); for failures after `allocate`. */
+export async function deallocate(agent: Agent, att: Attachment): Promise<void> {
+  await deleteApiPorts(agent, att);
+  await (await agent.vswitch()).release(att.tag);
+}
+
+/** Creates one attachment; returns it as recorded. Undoes everything on failure. */
+export async function attach(agent: Agent, req: AttachRequest): Promise<Attachment> {
+  const vs = await agent.vswitch();
+  const where = "pid" in req.container ? { pid: req.container.pid } : { netns: req.container.netns };
+  const { att, port } = await allocate(agent, {
+    network: req.network,
+    container: req.container.id,
+    ...where,
+    ifname: req.ifname,
+    via: req.via ?? "cli",
+    portName: req.portName,
+  });
+  try {
+    await connect(agent, att, port, req.network, where, req.ifname);
     await vs.update(att.tag, req.keepOwner ? { state: req.state } : { state: req.state, owner: null });
     return (await vs.get(att.tag)) ?? att;
   } catch (e) {
-    return unwind(undo, e);
+    return unwind([() => deallocate(agent, att)], e);
   }
 }
 
@@ -200,12 +269,14 @@ export async function vmTrunk(agent: Agent, vifId: string, create: boolean): Pro
  * trunk mode (what real Neutron allows tenants): a plain port added to the VM port's trunk as a
  * VLAN subport with segmentation_id = tag.
  */
-async function createApiPort(agent: Agent, req: AttachRequest, vifId: string, tag: number): Promise<Port> {
+async function createApiPort(agent: Agent, req: AllocateRequest, vifId: string, tag: number): Promise<Port> {
   const api = agent.api();
+  const fixed = req.subnetIds ? { fixed_ips: req.subnetIds.map((subnet_id) => ({ subnet_id })) } : {};
   if (agent.settings.mode === "binding-profile") {
     return api.createPort({
       network_id: req.network.network.id,
-      name: req.portName ?? req.container.id.slice(0, 12),
+      name: req.portName ?? req.container?.slice(0, 12) ?? "",
+      ...fixed,
       device_owner: DEVICE_OWNER,
       device_id: vifId,
       "binding:profile": { parent_name: vifId, tag },
@@ -215,6 +286,7 @@ async function createApiPort(agent: Agent, req: AttachRequest, vifId: string, ta
   const port = await api.createPort({
     network_id: req.network.network.id,
     name: trunkPortName(vifId, tag),
+    ...fixed,
     device_owner: DEVICE_OWNER,
   });
   try {
@@ -233,7 +305,7 @@ async function createApiPort(agent: Agent, req: AttachRequest, vifId: string, ta
  */
 async function createApiPortRetrying(
   agent: Agent,
-  req: AttachRequest,
+  req: AllocateRequest,
   vifId: string,
   tag: number,
 ): Promise<Port> {

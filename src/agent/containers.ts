@@ -352,7 +352,7 @@ export async function attachContainer(
       `container ${info.name} is not running: start it first (its network namespace exists only while it runs)`,
     );
   }
-  const links = new Set((await containerLinks(owner.pid)).map((l) => l.ifname));
+  const links = new Set((await containerLinks({ pid: owner.pid })).map((l) => l.ifname));
   let name = ifname;
   if (!name) {
     let n = 0;

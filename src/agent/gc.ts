@@ -58,12 +58,15 @@ export async function gc(agent: Agent, opts: { cheap?: boolean } = {}): Promise<
   }
   if (opts.cheap) return report;
 
-  // 2. attachments whose container is gone (or whose application container is gone)
+  // 2. attachments whose container is gone (or whose application container is gone). Those of
+  // the CNI plugin and the Docker driver are left to their runtimes (CNI DEL/GC, docker rm):
+  // their containers are not this engine's to look up.
   const engine = await agent.engine();
-  const refs = [...new Set(remaining.flatMap((a) => [a.container, a.app].filter((x): x is string => !!x)))];
+  const mine = remaining.filter((a) => (a.via ?? "cli") === "cli");
+  const refs = [...new Set(mine.flatMap((a) => [a.container, a.app].filter((x): x is string => !!x)))];
   const infos = new Map((await engine.inspect(refs)).map((c) => [c.id, c]));
   const sandboxesToRemove = new Set<string>();
-  for (const a of remaining) {
+  for (const a of mine) {
     const sb = a.container ? infos.get(a.container) : undefined;
     if (!sb?.running) {
       await teardown(a, `container ${a.container?.slice(0, 12) ?? "?"} is ${sb ? "not running" : "gone"}`);

@@ -1,6 +1,9 @@
 // The netlink work of an attachment: a veth pair whose inner end is created directly inside the
 // container's network namespace as eth0 (or ethN) with the port's MAC, addresses, routes and the
 // network's MTU, and whose outer end (ovd<tag>) stays in the VM for the OVS access port.
+// The container's namespace is named by a process in it (the CLI's sandboxes), by a path (CNI's
+// CNI_NETNS), or not at all: Docker's remote driver protocol wants the inner end left in the VM
+// with the MAC and MTU set, and moves and addresses it itself.
 //
 // One `sh` process does all of it (one `ip` call in the VM namespace, one `nsenter` into the
 // container's namespace running `ip -batch`), not one process per step. Offloads are turned off
@@ -14,13 +17,15 @@ export interface PlumbAddress {
   prefixLength: number;
 }
 
+/** Where the inner end goes: a process's namespace, a namespace file, or nowhere (stays here). */
+export type PlumbTarget = { pid: number } | { netns: string } | { stay: true };
+
 export interface PlumbSpec {
   /** The VM-side end, the OVS access port (ovd<tag>). */
   hostIf: string;
-  /** The name inside the container (eth0, eth1, ...). */
+  /** The name inside the container (eth0, eth1, ...), or of the inner end left here. */
   ifname: string;
-  /** A process in the container's network namespace (the sandbox's pid). */
-  pid: number;
+  target: PlumbTarget;
   mac: string;
   mtu: number;
   addresses: PlumbAddress[];
@@ -36,6 +41,29 @@ export class PlumbingError extends Error {
 const IFNAME = /^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$/;
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 const OFFLOADS = "tx off rx off tso off gso off gro off";
+/** A namespace file path (CNI_NETNS): absolute, no shell metacharacters. */
+const NETNS_PATH = /^\/[A-Za-z0-9_.:@+/-]{1,4095}$/;
+
+/** `nsenter` options that enter the target's network namespace. */
+export function nsenterNet(target: { pid: number } | { netns: string }): string[] {
+  if ("pid" in target) {
+    if (!Number.isInteger(target.pid) || target.pid <= 0)
+      throw new PlumbingError(`bad container pid ${target.pid}`);
+    return ["-t", String(target.pid), "-n"];
+  }
+  if (!NETNS_PATH.test(target.netns) || target.netns.split("/").includes("..")) {
+    throw new PlumbingError(
+      `bad network namespace path "${target.netns}": give an absolute path like /run/netns/NAME`,
+    );
+  }
+  return [`--net=${target.netns}`];
+}
+
+function describe(target: PlumbTarget): string {
+  if ("pid" in target) return `the container (pid ${target.pid})`;
+  if ("netns" in target) return `the container (netns ${target.netns})`;
+  return "the VM";
+}
 
 function checkIp(s: string, what: string): string {
   if (!ipaddr.isValid(s)) throw new PlumbingError(`${what}: "${s}" is not an IP address`);
@@ -49,7 +77,7 @@ export function plumbScript(spec: PlumbSpec): string {
     throw new PlumbingError(`bad interface name "${spec.ifname}": use 1-15 letters, digits, "_", "-" or "."`);
   }
   if (!MAC.test(spec.mac)) throw new PlumbingError(`bad MAC address "${spec.mac}"`);
-  if (!Number.isInteger(spec.pid) || spec.pid <= 0) throw new PlumbingError(`bad container pid ${spec.pid}`);
+  const enter = "stay" in spec.target ? [] : nsenterNet(spec.target);
   if (!Number.isInteger(spec.mtu) || spec.mtu < 68 || spec.mtu > 65535) {
     throw new PlumbingError(`bad MTU ${spec.mtu}`);
   }
@@ -79,13 +107,35 @@ export function plumbScript(spec: PlumbSpec): string {
   ]
     .filter(Boolean)
     .join("\n");
+  const hostSide = [
+    `ethtool -K ${spec.hostIf} ${OFFLOADS} >/dev/null 2>&1 || true`,
+    `ip link set ${spec.hostIf} up`,
+  ];
+  const m = spec.mtu;
+  if ("stay" in spec.target) {
+    // Both ends here; the runtime moves the inner one and configures its addresses.
+    return [
+      "set -e",
+      `ip link del ${spec.hostIf} >/dev/null 2>&1 || true`,
+      `ip link add ${spec.hostIf} mtu ${m} type veth peer name ${i} mtu ${m} address ${spec.mac}`,
+      ...hostSide,
+      `ethtool -K ${i} ${OFFLOADS} >/dev/null 2>&1 || true`,
+    ].join("\n");
+  }
+  const ns = enter.join(" ");
+  // A pid names the namespace for `ip link add ... netns`; a path does not (iproute2 takes a
+  // name under /run/netns or a pid), so then the pair is made inside and the outer end is sent
+  // here, to this shell's pid.
+  const create =
+    "pid" in spec.target
+      ? `ip link add ${spec.hostIf} mtu ${m} type veth peer name ${i} mtu ${m} address ${spec.mac} netns ${spec.target.pid}`
+      : `nsenter ${ns} ip link add ${i} mtu ${m} address ${spec.mac} type veth peer name ${spec.hostIf} mtu ${m} netns $$`;
   return [
     "set -e",
     `ip link del ${spec.hostIf} >/dev/null 2>&1 || true`,
-    `ip link add ${spec.hostIf} mtu ${spec.mtu} type veth peer name ${i} mtu ${spec.mtu} address ${spec.mac} netns ${spec.pid}`,
-    `ethtool -K ${spec.hostIf} ${OFFLOADS} >/dev/null 2>&1 || true`,
-    `ip link set ${spec.hostIf} up`,
-    `nsenter -t ${spec.pid} -n sh -e <<'INNER'\n${innerScript}\nINNER`,
+    create,
+    ...hostSide,
+    `nsenter ${ns} sh -e <<'INNER'\n${innerScript}\nINNER`,
   ].join("\n");
 }
 
@@ -97,7 +147,7 @@ export async function plumb(spec: PlumbSpec): Promise<void> {
     await unplumb(spec.hostIf);
     const msg = r.stderr.trim().split("\n").filter(Boolean).slice(-2).join("; ");
     throw new PlumbingError(
-      `creating ${spec.ifname} in the container (pid ${spec.pid}) with ${spec.mac}: ${msg || `exit ${r.code}`}`,
+      `creating ${spec.ifname} in ${describe(spec.target)} with ${spec.mac}: ${msg || `exit ${r.code}`}`,
     );
   }
 }
@@ -118,12 +168,12 @@ export async function hostLinks(): Promise<string[]> {
   return (JSON.parse(r.stdout || "[]") as Array<{ ifname: string }>).map((l) => l.ifname);
 }
 
-/** Links inside the network namespace of `pid` (name, MAC, MTU, addresses). */
+/** Links inside a network namespace (name, MAC, MTU, addresses). */
 export async function containerLinks(
-  pid: number,
+  target: { pid: number } | { netns: string },
 ): Promise<Array<{ ifname: string; address?: string; mtu?: number; addrs: string[] }>> {
-  const r = await execCommand(["nsenter", "-t", String(pid), "-n", "ip", "-j", "addr", "show"]);
-  if (r.code !== 0) throw new PlumbingError(`listing links of pid ${pid}: ${r.stderr.trim()}`);
+  const r = await execCommand(["nsenter", ...nsenterNet(target), "ip", "-j", "addr", "show"]);
+  if (r.code !== 0) throw new PlumbingError(`listing links in ${describe(target)}: ${r.stderr.trim()}`);
   type Raw = {
     ifname: string;
     address?: string;

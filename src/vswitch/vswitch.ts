@@ -45,6 +45,10 @@ export interface Attachment {
   pid?: number | undefined;
   /** The interface name inside the container (eth0, eth1, ...). */
   ifname?: string | undefined;
+  /** The container's network namespace file, when the runtime named it by path (CNI_NETNS). */
+  netns?: string | undefined;
+  /** The front end that made it and owns its lifecycle: "cli" (also when absent), "cni", "docker". */
+  via?: string | undefined;
   networkId?: string | undefined;
   networkName?: string | undefined;
   /** The API port (Neutron port id). */
@@ -72,6 +76,8 @@ export interface AttachmentFields {
   app?: string | null;
   pid?: number;
   ifname?: string;
+  netns?: string;
+  via?: string;
   networkId?: string;
   networkName?: string;
   portId?: string | null;
@@ -89,6 +95,8 @@ const FIELD_KEYS: Record<keyof AttachmentFields, string> = {
   app: "app",
   pid: "pid",
   ifname: "ifname",
+  netns: "netns",
+  via: "via",
   networkId: "network-id",
   networkName: "network-name",
   portId: "port-id",
@@ -153,6 +161,8 @@ function decodeAttachment(
     app: g("app"),
     pid: g("pid") ? Number(g("pid")) : undefined,
     ifname: g("ifname"),
+    netns: g("netns"),
+    via: g("via"),
     networkId: g("network-id"),
     networkName: g("network-name"),
     portId: g("port-id"),
