@@ -6,7 +6,7 @@
 // Any failure undoes the steps already done, last first. Each step is recorded on the OVSDB row
 // before the next begins, so a crash at any point leaves something `gc` can find and finish.
 
-import type { Port } from "../client/index.js";
+import type { FixedIp, Port } from "../client/index.js";
 import { ClientRequestError, NeutronApiError } from "../client/index.js";
 import type { Attachment, AttachmentState, VSwitch } from "../vswitch/vswitch.js";
 import { PORT_PREFIX } from "../vswitch/vswitch.js";
@@ -34,6 +34,8 @@ export interface AllocateRequest {
   portName?: string | undefined;
   /** Addresses only on these subnets (default: the service's choice on each subnet). */
   subnetIds?: string[] | undefined;
+  /** Exactly these addresses (e.g. Docker's --ip); takes precedence over subnetIds. */
+  fixedIps?: FixedIp[] | undefined;
 }
 
 export interface AttachRequest {
@@ -271,7 +273,11 @@ export async function vmTrunk(agent: Agent, vifId: string, create: boolean): Pro
  */
 async function createApiPort(agent: Agent, req: AllocateRequest, vifId: string, tag: number): Promise<Port> {
   const api = agent.api();
-  const fixed = req.subnetIds ? { fixed_ips: req.subnetIds.map((subnet_id) => ({ subnet_id })) } : {};
+  const fixed = req.fixedIps
+    ? { fixed_ips: req.fixedIps }
+    : req.subnetIds
+      ? { fixed_ips: req.subnetIds.map((subnet_id) => ({ subnet_id })) }
+      : {};
   if (agent.settings.mode === "binding-profile") {
     return api.createPort({
       network_id: req.network.network.id,

@@ -17,6 +17,7 @@ const core = {
   containers: () => import("../agent/containers.js"),
   doctor: () => import("../agent/doctor.js"),
   gc: () => import("../agent/gc.js"),
+  driver: () => import("../libnetwork/index.js"),
   pool: () => import("../agent/pool.js"),
   ps: () => import("../agent/ps.js"),
 };
@@ -352,6 +353,18 @@ export function addAgentCommands(program: Command): void {
           ...r.containers.map((c) => `removed container ${c.slice(0, 12)} (its network sandbox is gone)`),
         ];
         process.stdout.write(lines.length ? `${lines.join("\n")}\n` : "nothing to collect\n");
+      });
+    });
+
+  program
+    .command("driver")
+    .description(
+      'Docker\'s remote network + IPAM driver "ovn" (docker network create -d ovn --ipam-driver ovn ...); serves until SIGTERM',
+    )
+    .option("--socket <path>", "the plugin socket dockerd finds by name", "/run/docker/plugins/ovn.sock")
+    .action(async (o: { socket: string }) => {
+      await withAgent(program, async (agent) => {
+        await (await core.driver()).runDriver(agent, { socket: o.socket });
       });
     });
 
