@@ -1,6 +1,7 @@
 // Docker's legacy remote plugin protocol: HTTP POST /<Interface>.<Method> on a unix socket, JSON
 // bodies in and out with the content type application/vnd.docker.plugins.v1.2+json. A failed call
-// answers {"Err": "<message>"}, which dockerd shows to the user as it is ("remote: <message>"),
+// answers {"Err": "<message>"} ({"Error": ...} for IPAM calls), which dockerd shows to the user as
+// it is ("remote: <message>"),
 // so every message says what was being done and what to do about it.
 //
 // This module knows nothing of networks: it serves a table of handlers, logs one JSON line per
@@ -57,6 +58,14 @@ export function socketAnswers(file: string, timeoutMs = 1000): Promise<boolean> 
 }
 
 const MAX_BODY = 1 << 20;
+
+/**
+ * The field a failed call's message goes in: libnetwork's network driver API reads "Err", its
+ * IPAM API reads "Error" (a message in the other field would be taken for success).
+ */
+export function errorKey(call: string): "Err" | "Error" {
+  return call.startsWith("/IpamDriver.") ? "Error" : "Err";
+}
 
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -147,7 +156,7 @@ export async function servePlugin(
           err,
           ...(e instanceof PluginError ? {} : { stack: (e as Error)?.stack }),
         });
-        if (!res.headersSent) send(res, 200, { Err: err });
+        if (!res.headersSent) send(res, 200, { [errorKey(call)]: err });
       }
     })();
   });
