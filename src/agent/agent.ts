@@ -29,6 +29,8 @@ export interface AgentSettings {
   mode: AttachMode;
   /** How long to wait for a new port to become ACTIVE. */
   activeTimeoutMs: number;
+  /** How long to wait for the VM's Open_vSwitch database (default 15 s). */
+  ovsdbWaitMs?: number | undefined;
   env: NodeJS.ProcessEnv;
 }
 
@@ -96,7 +98,11 @@ export class Agent {
 
   vswitch(): Promise<VSwitch> {
     if (!this.vs) {
-      this.vs = VSwitch.open({ remote: this.settings.ovsdb, bridge: this.settings.bridge });
+      this.vs = VSwitch.open({
+        remote: this.settings.ovsdb,
+        bridge: this.settings.bridge,
+        ...(this.settings.ovsdbWaitMs !== undefined ? { connectTimeoutMs: this.settings.ovsdbWaitMs } : {}),
+      });
       this.vs.catch(() => {
         this.vs = undefined;
       });
