@@ -255,6 +255,9 @@ export class IpamDriver {
       }
       return { Address: `${subnet.gateway_ip}/${len}`, Data: {} };
     }
+    if (wanted && subnet.gateway_ip && wanted === bareIp(subnet.gateway_ip)) {
+      throw new PluginError(`--ip ${wanted} is the gateway of ${subnet.cidr}: choose another address`);
+    }
     const network = await this.agent.network(subnet.network_id);
     const fixedIps: FixedIp[] | undefined = wanted
       ? [{ subnet_id: subnet.id, ip_address: wanted }]

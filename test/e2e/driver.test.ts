@@ -149,6 +149,13 @@ describe("ovn-docker driver with the real dockerd", () => {
 
   test("docker network create -d ovn --ipam-driver ovn, docker run, ping a CLI container in vm2", async () => {
     await ok("vm1", ["ovn-docker", "create", "network", "LS1", "--subnet", "10.30.0.0/24"]);
+    // A host route on the subnet becomes a static route in the container (Join's StaticRoutes).
+    const api = sb.client("demo");
+    const [subnet] = await api.listSubnets({ cidr: "10.30.0.0/24" });
+    assert.ok(subnet);
+    await api.request("PUT", `/subnets/${subnet.id}`, "adding a host route", {
+      subnet: { host_routes: [{ destination: "10.77.0.0/16", nexthop: "10.30.0.254" }] },
+    });
     before1 = await snapshot("vm1");
     await ok("vm1", [
       "docker",
@@ -173,10 +180,9 @@ describe("ovn-docker driver with the real dockerd", () => {
     const addr = await ok("vm1", ["docker", "exec", "d1", "ip", "-o", "addr", "show", "eth0"]);
     assert.match(addr, new RegExp(`inet ${ip1.replaceAll(".", "\\.")}/24`));
     assert.match(await ok("vm1", ["docker", "exec", "d1", "ip", "link", "show", "eth0"]), /mtu 1442/);
-    assert.match(
-      await ok("vm1", ["docker", "exec", "d1", "ip", "route"]),
-      /default via 10\.30\.0\.1 dev eth0/,
-    );
+    const routes = await ok("vm1", ["docker", "exec", "d1", "ip", "route"]);
+    assert.match(routes, /default via 10\.30\.0\.1 dev eth0/);
+    assert.match(routes, /10\.77\.0\.0\/16 via 10\.30\.0\.254 dev eth0/);
 
     // The API port: parent = vm1's vif-id, a VLAN tag; the NB row has parent_name and tag.
     const ports = (await sb.client("demo").listPorts()).filter((p) =>
@@ -332,12 +338,15 @@ describe("ovn-docker driver with the real dockerd", () => {
     ]);
     const nets = await sb.client("demo").listNetworks({ name: "NEWNET" });
     assert.equal(nets.length, 1);
+    // docker run --ip (allowed by Docker on networks created with --subnet): that address.
     const out = await ok("vm1", [
       "docker",
       "run",
       "--rm",
       "--net",
       "NEWNET",
+      "--ip",
+      "10.33.0.77",
       IMAGE,
       "ip",
       "-o",
@@ -346,7 +355,20 @@ describe("ovn-docker driver with the real dockerd", () => {
       "show",
       "eth0",
     ]);
-    assert.match(out, /inet 10\.33\.0\.\d+\/24/);
+    assert.match(out, /inet 10\.33\.0\.77\/24/);
+    const gw = await sb.exec("vm1", [
+      "docker",
+      "run",
+      "--rm",
+      "--net",
+      "NEWNET",
+      "--ip",
+      "10.33.0.1",
+      IMAGE,
+      "true",
+    ]);
+    assert.notEqual(gw.code, 0);
+    assert.match(gw.stderr, /is the gateway of 10\.33\.0\.0\/24/);
     await ok("vm1", ["docker", "network", "rm", "NEWNET"]);
     assert.deepEqual(await snapshot("vm1"), s0);
   });
