@@ -15,6 +15,8 @@ export interface AttachmentRow {
   port: string;
   status: string;
   state: string;
+  /** Who made it and owns its lifecycle: cli, cni or docker. */
+  via: string;
 }
 
 export async function listAttachments(agent: Agent, opts: { all: boolean }): Promise<AttachmentRow[]> {
@@ -51,6 +53,7 @@ export async function listAttachments(agent: Agent, opts: { all: boolean }): Pro
       port: a.portId ?? "",
       status: a.portId ? (status.get(a.portId) ?? "unknown") : "",
       state: a.state,
+      via: a.via ?? "cli",
     };
   });
 }

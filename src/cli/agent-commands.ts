@@ -281,7 +281,7 @@ export function addAgentCommands(program: Command): void {
         const rows = await (await core.ps()).listAttachments(agent, { all: o.all === true });
         printRows(
           rows as unknown as Array<Record<string, unknown>>,
-          ["container", "network", "ifname", "mac", "ips", "vlan", "port", "status", "state"],
+          ["container", "network", "ifname", "mac", "ips", "vlan", "port", "status", "state", "via"],
           o.format,
         );
       });
