@@ -44,7 +44,8 @@ after(async () => {
       for (const vm of ["vm1", "vm2"]) {
         const left = (await sb.exec(vm, ["docker", "ps", "-aq"])).stdout.split("\n").filter(Boolean);
         if (left.length) await sb.exec(vm, ["docker", "rm", "-f", ...left]);
-        for (const n of ["LS1", "NEWNET"]) await sb.exec(vm, ["docker", "network", "rm", n]);
+        for (const n of ["LS1", "LS2", "LS3", "LS4", "NEWNET"])
+          await sb.exec(vm, ["docker", "network", "rm", n]);
       }
       await sb.down();
     }
@@ -440,6 +441,78 @@ describe("ovn-docker driver with the real dockerd", () => {
       Scope: "local",
       ConnectivityScope: "local",
     });
+  });
+
+  test("a driver per VM (vm2 in trunk mode): concurrent runs, network connect/disconnect, all ping, nothing left", async () => {
+    await ok("vm1", ["ovn-docker", "create", "network", "LS3", "--subnet", "10.34.0.0/24"]);
+    await ok("vm1", ["ovn-docker", "create", "network", "LS4", "--subnet", "10.35.0.0/24"]);
+    const s1 = await snapshot("vm1");
+    const s2 = await snapshot("vm2");
+    const p2 = await sb.spawnInVm(
+      "vm2",
+      ["ovn-docker", "--mode", "trunk", "driver", "--socket", socketOf("vm2")],
+      { name: "ovn-driver", readySocket: socketOf("vm2") },
+    );
+    drivers.set("vm2", p2);
+    const net = (vm: string, name: string) =>
+      ok(vm, [
+        "docker",
+        "network",
+        "create",
+        "-d",
+        "ovn",
+        "--ipam-driver",
+        "ovn",
+        "--ipam-opt",
+        `network=${name}`,
+        name,
+      ]);
+    await Promise.all([net("vm1", "LS3"), net("vm1", "LS4"), net("vm2", "LS3")]);
+
+    const names = ["p1", "p2", "p3"];
+    await Promise.all(
+      names.map((n) =>
+        ok("vm1", ["docker", "run", "-d", "--name", n, "--net", "LS3", IMAGE, "sleep", "1000"]),
+      ),
+    );
+    await ok("vm2", ["docker", "run", "-d", "--name", "q1", "--net", "LS3", IMAGE, "sleep", "1000"]);
+    const ipOf = async (vm: string, c: string, n = "LS3") =>
+      ok(vm, ["docker", "inspect", "-f", `{{.NetworkSettings.Networks.${n}.IPAddress}}`, c]);
+    const ips = await Promise.all(names.map((n) => ipOf("vm1", n)));
+    assert.equal(new Set(ips).size, 3, `distinct addresses: ${ips.join(" ")}`);
+    const q1 = await ipOf("vm2", "q1");
+
+    // vm2's port is a trunk subport of vm2's port (trunk mode), not a binding:profile child.
+    const api = sb.client("demo");
+    const [trunk] = await api.listTrunks({ port_id: sb.vm("vm2").vifId });
+    const q1Port = (await api.listPorts()).find((p) => p.fixed_ips.some((f) => f.ip_address === q1));
+    assert.ok(trunk && q1Port);
+    assert.ok(trunk.sub_ports.some((sp) => sp.port_id === q1Port.id));
+
+    // A second network on a running container: eth1.
+    await ok("vm1", ["docker", "network", "connect", "LS4", "p1"]);
+    assert.match(
+      await ok("vm1", ["docker", "exec", "p1", "ip", "-o", "-4", "addr", "show", "eth1"]),
+      /10\.35\.0\./,
+    );
+
+    for (const ip of [...ips.slice(1), q1])
+      await ok("vm1", ["docker", "exec", "p1", "ping", "-c", "1", "-W", "3", ip]);
+    await ok("vm2", ["docker", "exec", "q1", "ping", "-c", "1", "-W", "3", ips[0] as string]);
+
+    await ok("vm1", ["docker", "network", "disconnect", "LS4", "p1"]);
+    await ok("vm1", ["docker", "rm", "-f", ...names]);
+    await ok("vm2", ["docker", "rm", "-f", "q1"]);
+    await ok("vm1", ["docker", "network", "rm", "LS3", "LS4"]);
+    await ok("vm2", ["docker", "network", "rm", "LS3"]);
+    assert.deepEqual((await api.getTrunk(trunk.id)).sub_ports, []);
+    const after1 = await snapshot("vm1");
+    const after2 = await snapshot("vm2");
+    assert.deepEqual(after1, s1);
+    assert.deepEqual({ ...after2, apiPorts: "", nb: "" }, { ...s2, apiPorts: "", nb: "" });
+    assert.ok(await sb.stopInVm("vm2", "ovn-driver"));
+    await ok("vm1", ["ovn-docker", "delete", "network", "LS3"]);
+    await ok("vm1", ["ovn-docker", "delete", "network", "LS4"]);
   });
 
   test("one driver per socket; SIGTERM removes the socket", async () => {
