@@ -36,6 +36,7 @@ export async function claimFromPool(agent: Agent, networkRef: string): Promise<A
     const candidates = (await vs.list()).filter(
       (a) =>
         a.state === "pool" &&
+        (a.via ?? "cli") === "cli" &&
         a.vifId === vifId &&
         (a.networkId === networkRef || a.networkName === networkRef),
     );
@@ -59,7 +60,10 @@ export async function claimFromPool(agent: Agent, networkRef: string): Promise<A
 export interface PoolStatus {
   network_id: string;
   network: string;
+  /** Network sandboxes ready for `run`. */
   ready: number;
+  /** Ports ready for ovn-cni (its configuration's "pool"). */
+  cni_ready: number;
   min: number;
   max: number;
   batch: number;
@@ -77,6 +81,7 @@ export async function poolStatus(agent: Agent): Promise<PoolStatus[]> {
         network_id: id,
         network: cfg?.networkName || name,
         ready: 0,
+        cni_ready: 0,
         min: cfg?.min ?? 0,
         max: cfg?.max ?? 0,
         batch: cfg?.batch ?? 0,
@@ -88,7 +93,9 @@ export async function poolStatus(agent: Agent): Promise<PoolStatus[]> {
   for (const [id, cfg] of settings) entry(id, cfg.networkName);
   for (const a of atts) {
     if (!a.networkId) continue;
-    if (a.state === "pool") entry(a.networkId, a.networkName ?? "").ready++;
+    if (a.state !== "pool") continue;
+    if (a.via === "cni") entry(a.networkId, a.networkName ?? "").cni_ready++;
+    else if ((a.via ?? "cli") === "cli") entry(a.networkId, a.networkName ?? "").ready++;
   }
   return [...by.values()].sort((a, b) => a.network.localeCompare(b.network));
 }
@@ -123,7 +130,7 @@ export async function fillPool(
   let created = 0;
   for (;;) {
     const ready = (await vs.list()).filter(
-      (a) => a.state === "pool" && a.networkId === net.network.id,
+      (a) => a.state === "pool" && (a.via ?? "cli") === "cli" && a.networkId === net.network.id,
     ).length;
     const want = Math.min(s.min - ready, s.max - ready, s.batch);
     if (want <= 0) return { created, ready };
@@ -136,10 +143,9 @@ export async function fillPool(
   }
 }
 
-/** Removes every prepared sandbox (of one network, or all) and its settings. */
+/** Removes every prepared sandbox and ready CNI port (of one network, or all) and the settings. */
 export async function drainPool(agent: Agent, networkRef?: string): Promise<number> {
   const vs = await agent.vswitch();
-  const engine = await agent.engine();
   let removed = 0;
   const settings = await vs.poolSettings();
   for (const [id, cfg] of settings) {
@@ -153,7 +159,8 @@ export async function drainPool(agent: Agent, networkRef?: string): Promise<numb
     // Claim it first, so a concurrent run cannot take it while we remove it.
     if (!(await vs.update(a.tag, { state: "detaching", owner: selfOwner() }, { state: "pool" }))) continue;
     await detach(agent, vs, a);
-    if (a.container) await engine.remove(a.container);
+    // (ovn-cni's ready ports have no container; a VM may have no engine for the CLI at all)
+    if (a.container) await (await agent.engine()).remove(a.container);
     removed++;
   }
   return removed;

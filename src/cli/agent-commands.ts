@@ -297,7 +297,7 @@ export function addAgentCommands(program: Command): void {
       await withAgent(program, async (agent) => {
         printRows(
           (await (await core.pool()).poolStatus(agent)) as unknown as Array<Record<string, unknown>>,
-          ["network", "network_id", "ready", "min", "max", "batch"],
+          ["network", "network_id", "ready", "min", "max", "batch", "cni_ready"],
           o.format,
         );
       });
@@ -362,9 +362,19 @@ export function addAgentCommands(program: Command): void {
       'Docker\'s remote network + IPAM driver "ovn" (docker network create -d ovn --ipam-driver ovn ...); serves until SIGTERM',
     )
     .option("--socket <path>", "the plugin socket dockerd finds by name", "/run/docker/plugins/ovn.sock")
-    .action(async (o: { socket: string }) => {
+    .option(
+      "--release-unclaimed-after <seconds>",
+      "take apart a port made for an address no endpoint claimed after this long (a dockerd crash)",
+      "300",
+    )
+    .action(async (o: { socket: string; releaseUnclaimedAfter: string }) => {
+      const seconds = Number(o.releaseUnclaimedAfter);
+      if (!Number.isFinite(seconds) || seconds < 0)
+        throw new UsageError(
+          `--release-unclaimed-after: expected seconds >= 0, got "${o.releaseUnclaimedAfter}"`,
+        );
       await withAgent(program, async (agent) => {
-        await (await core.driver()).runDriver(agent, { socket: o.socket });
+        await (await core.driver()).runDriver(agent, { socket: o.socket, unclaimedMs: seconds * 1000 });
       });
     });
 

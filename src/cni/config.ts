@@ -32,6 +32,8 @@ export interface NetConf {
   mode?: "binding-profile" | "trunk" | undefined;
   activeTimeoutMs?: number | undefined;
   stateDir?: string | undefined;
+  /** Ports kept ready on this network so ADD finds one already bound by OVN (default 0). */
+  pool: number;
   prevResult?: Record<string, unknown> | undefined;
   validAttachments?: Array<{ containerID: string; ifname: string }> | undefined;
 }
@@ -60,6 +62,7 @@ const KNOWN_KEYS = new Set([
   "mode",
   "activeTimeoutMs",
   "stateDir",
+  "pool",
   "prevResult",
   "runtimeConfig",
   "args",
@@ -147,6 +150,10 @@ export function parseNetConf(stdin: string, command: CniCommand): NetConf {
   if (timeout !== undefined && (typeof timeout !== "number" || !Number.isFinite(timeout) || timeout <= 0)) {
     throw bad("activeTimeoutMs", `must be a number of milliseconds > 0, not ${JSON.stringify(timeout)}`);
   }
+  const pool = o.pool ?? 0;
+  if (typeof pool !== "number" || !Number.isInteger(pool) || pool < 0 || pool > 256) {
+    throw bad("pool", `must be the number of ready ports to keep, 0..256, not ${JSON.stringify(o.pool)}`);
+  }
   const credentials = str(o, "credentials");
   if (credentials !== undefined && !credentials.startsWith("/")) {
     throw bad(
@@ -190,6 +197,7 @@ export function parseNetConf(stdin: string, command: CniCommand): NetConf {
     mode: mode as NetConf["mode"],
     activeTimeoutMs: timeout as number | undefined,
     stateDir: str(o, "stateDir"),
+    pool,
     prevResult: prev as Record<string, unknown> | undefined,
     validAttachments,
   };

@@ -95,7 +95,34 @@ async function run(env: CniEnv, conf: NetConf): Promise<unknown> {
   }
 }
 
+/** The detached pool filler (pool-fill.ts): the configuration comes in the environment. */
+async function fillPoolMain(confJson: string): Promise<number> {
+  const [{ Agent }, { agentSettings }, { fillPool }] = await Promise.all([
+    import("../agent/agent.js"),
+    import("./settings.js"),
+    import("./pool-fill.js"),
+  ]);
+  const conf = parseNetConf(confJson, "ADD");
+  const agent = new Agent(agentSettings(conf, process.env));
+  try {
+    const made = await fillPool(agent, conf);
+    process.stdout.write(
+      `${new Date().toISOString()} ovn-cni: ${made} port(s) made ready on ${conf.network}\n`,
+    );
+    return 0;
+  } catch (e) {
+    process.stdout.write(
+      `${new Date().toISOString()} ovn-cni: pool fill on ${conf.network}: ${(e as Error).message}\n`,
+    );
+    return 1;
+  } finally {
+    await agent.close();
+  }
+}
+
 async function main(): Promise<number> {
+  const fill = process.env.OVN_CNI_POOL_FILL;
+  if (fill) return fillPoolMain(fill);
   let stdin = "";
   let version = "1.1.0";
   try {
@@ -127,4 +154,6 @@ async function main(): Promise<number> {
   }
 }
 
-process.exitCode = await main();
+// Exit now: the runtime waits for this process, and idle keep-alive connections to the API
+// would hold it open for seconds. (stdout is a pipe or file: written synchronously.)
+process.exit(await main());

@@ -6,10 +6,11 @@
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Agent, NetworkInfo } from "../agent/agent.js";
-import { attach, detach } from "../agent/attach.js";
+import { attach, connect, deallocate, detach } from "../agent/attach.js";
 import { gc } from "../agent/gc.js";
 import { ownerAlive, selfOwner } from "../agent/owner.js";
 import { containerLinks } from "../agent/plumbing.js";
+import { claimPort } from "../agent/port-pool.js";
 import { NeutronApiError, type Port } from "../client/neutron.js";
 import { type Attachment, MAX_TAG, MIN_TAG, type VSwitch } from "../vswitch/vswitch.js";
 import type { CniEnv, NetConf } from "./config.js";
@@ -77,15 +78,42 @@ export async function add(agent: Agent, conf: NetConf, env: CniEnv): Promise<Cni
   }
   // Half-done work of processes that died (one OVSDB read when there is none).
   await gc(agent, { cheap: true });
-  const att = await attach(agent, {
-    network: net,
-    container: { id: containerId, netns },
-    ifname,
-    state: "attached",
-    via: "cni",
-    portName: `cni-${containerId.slice(0, 12)}`,
-  });
-  return buildResult(conf.cniVersion, att, net, netns, conf.prevResult);
+  const att = conf.pool > 0 ? await addFromPool(agent, net, containerId, netns, ifname) : undefined;
+  const result = att
+    ? att
+    : await attach(agent, {
+        network: net,
+        container: { id: containerId, netns },
+        ifname,
+        state: "attached",
+        via: "cni",
+        portName: `cni-${containerId.slice(0, 12)}`,
+      });
+  if (conf.pool > 0) (await import("./pool-fill.js")).refillInBackground(agent, conf);
+  return buildResult(conf.cniVersion, result, net, netns, conf.prevResult);
+}
+
+/** ADD with a ready port: no API port to create, OVN has bound it already. */
+async function addFromPool(
+  agent: Agent,
+  net: NetworkInfo,
+  containerId: string,
+  netns: string,
+  ifname: string,
+): Promise<Attachment | undefined> {
+  const claimed = await claimPort(agent, net, "cni", { id: containerId, netns, ifname });
+  if (!claimed) return undefined;
+  const vs = await agent.vswitch();
+  try {
+    await connect(agent, claimed.att, claimed.port, net, { netns }, ifname);
+    await vs.update(claimed.att.tag, { state: "attached", owner: null });
+  } catch (e) {
+    await deallocate(agent, claimed.att).catch((u: unknown) => {
+      (e as Error).message += ` (undo was incomplete, run "ovn-docker gc": ${(u as Error).message})`;
+    });
+    throw e;
+  }
+  return (await vs.get(claimed.att.tag)) ?? claimed.att;
 }
 
 export async function del(agent: Agent, _conf: NetConf, env: CniEnv): Promise<void> {
@@ -235,7 +263,7 @@ export async function garbageCollect(agent: Agent, conf: NetConf): Promise<{ rem
     const valid = new Set((conf.validAttachments ?? []).map((v) => `${v.containerID}\0${v.ifname}`));
     const removed: Attachment[] = [];
     for (const a of atts) {
-      if (a.via !== "cni") continue;
+      if (a.via !== "cni" || a.state === "pool") continue; // ready ports are no attachments
       if (a.networkId !== networkId && a.networkName !== conf.network && a.networkId !== conf.network)
         continue;
       if (valid.has(`${a.container}\0${a.ifname}`)) continue;

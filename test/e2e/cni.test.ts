@@ -275,6 +275,58 @@ describe("ovn-cni, invoked directly", () => {
     assert.deepEqual(await vmState(), before);
   });
 
+  test("pool: ADD takes a port OVN has bound already; a background fill keeps it topped up", async () => {
+    const before = await vmState();
+    type Row = { container_id: string; port: string; state: string; via: string };
+    const rows = async () => JSON.parse(await ok("vm1", ["ovn-docker", "ps", "-a", "-f", "json"])) as Row[];
+    const ready = async () => (await rows()).filter((r) => r.state === "pool" && r.via === "cni");
+    const n1 = await newNetns();
+    const first = await cni("ADD", conf({ pool: 2 }), cniEnv("c-pool-1", n1));
+    assert.equal(first.code, 0, JSON.stringify(first.out));
+    let pooled: Row[] = [];
+    for (let i = 0; i < 200 && pooled.length < 2; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      pooled = await ready();
+    }
+    assert.equal(pooled.length, 2, "the pool was filled to 2 in the background");
+    const n2 = await newNetns();
+    const second = await cni("ADD", conf({ pool: 2 }), cniEnv("c-pool-2", n2));
+    assert.equal(second.code, 0, JSON.stringify(second.out));
+    const mine = (await rows()).find((r) => r.container_id === "c-pool-2");
+    assert.ok(mine && pooled.some((p) => p.port === mine.port), "the second ADD took one of the ready ports");
+    const ping = await run("nsenter", [`--net=${n2}`, "busybox", "ping", "-c", "1", "-W", "2", peerIp]).catch(
+      (e: { stdout: string }) => ({ stdout: `FAILED ${e.stdout}` }),
+    );
+    assert.match(ping.stdout, /1 packets received/, "a pooled port carries traffic at once");
+    assert.equal((await cni("CHECK", conf({ pool: 2 }), cniEnv("c-pool-2", n2))).code, 0);
+    // GC does not count ready ports as stale attachments
+    assert.equal(
+      (
+        await cni(
+          "GC",
+          conf({
+            "cni.dev/valid-attachments": [
+              { containerID: "c-pool-1", ifname: "eth0" },
+              { containerID: "c-pool-2", ifname: "eth0" },
+            ],
+          }),
+        )
+      ).code,
+      0,
+    );
+    for (let i = 0; i < 200 && (await ready()).length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal((await ready()).length, 2, "refilled after the claim, untouched by GC");
+    assert.equal((await cni("DEL", conf(), cniEnv("c-pool-1", n1))).code, 0);
+    assert.equal((await cni("DEL", conf(), cniEnv("c-pool-2", n2))).code, 0);
+    const status = JSON.parse(await ok("vm1", ["ovn-docker", "pool", "status", "-f", "json"])) as Array<{
+      network: string;
+      cni_ready: number;
+    }>;
+    assert.equal(status.find((x) => x.network === "LS1")?.cni_ready, 2);
+    await ok("vm1", ["ovn-docker", "pool", "drain"]);
+    assert.deepEqual(await vmState(), before, "pool drain removed the ready ports");
+  });
+
   test("STATUS: available, or code 50 naming what is unreachable", async () => {
     assert.equal((await cni("STATUS", conf())).code, 0);
     const noOvs = await cni("STATUS", conf({ ovsdb: "unix:/nonexistent/db.sock" }));
