@@ -10,17 +10,27 @@ import { type Handler, jsonLogger, type Logger, type PluginServer, servePlugin }
 
 export const DEFAULT_SOCKET = "/run/docker/plugins/ovn.sock";
 
+/** How old a port with no endpoint must be before the driver takes it apart (default 5 min). */
+export const DEFAULT_UNCLAIMED_MS = 300_000;
+const SWEEP_EVERY_MS = 60_000;
+
 export interface DriverOptions {
   socket?: string;
   log?: Logger;
+  /** See IpamDriver.releaseUnclaimed; checked at start and every minute. */
+  unclaimedMs?: number;
 }
 
 /** The whole call table: Plugin.Activate, NetworkDriver.*, IpamDriver.*. */
-export function driverHandlers(agent: Agent, log: Logger): Record<string, Handler> {
+export function driverHandlers(
+  agent: Agent,
+  log: Logger,
+  ipam = new IpamDriver(agent, log),
+): Record<string, Handler> {
   return {
     "/Plugin.Activate": () => ({ Implements: ["NetworkDriver", "IpamDriver"] }),
     ...new NetworkDriver(agent, log).handlers(),
-    ...new IpamDriver(agent, log).handlers(),
+    ...ipam.handlers(),
   };
 }
 
@@ -31,13 +41,32 @@ export function driverHandlers(agent: Agent, log: Logger): Record<string, Handle
 export async function startDriver(agent: Agent, opts: DriverOptions = {}): Promise<PluginServer> {
   const log = opts.log ?? jsonLogger();
   const socket = opts.socket ?? DEFAULT_SOCKET;
+  const ipam = new IpamDriver(agent, log);
+  const unclaimedMs = opts.unclaimedMs ?? DEFAULT_UNCLAIMED_MS;
+  const sweep = async () => {
+    try {
+      await ipam.releaseUnclaimed(unclaimedMs);
+    } catch (e) {
+      log.error("releasing unclaimed addresses failed (will try again)", { err: (e as Error).message });
+    }
+  };
   try {
     const r = await gc(agent, { cheap: true });
     for (const a of r.attachments) log.info("gc", { vlan: a.tag, reason: a.reason });
   } catch (e) {
     log.error("gc at start failed (continuing)", { err: (e as Error).message });
   }
-  return servePlugin(socket, driverHandlers(agent, log), log);
+  await sweep();
+  const server = await servePlugin(socket, driverHandlers(agent, log, ipam), log);
+  const timer = setInterval(() => void sweep(), SWEEP_EVERY_MS);
+  timer.unref();
+  return {
+    socket: server.socket,
+    close: async () => {
+      clearInterval(timer);
+      await server.close();
+    },
+  };
 }
 
 /** Serves until SIGTERM or SIGINT, then removes the socket and returns. */

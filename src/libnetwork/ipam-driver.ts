@@ -288,6 +288,31 @@ export class IpamDriver {
   }
 
   /**
+   * Ports made for an address whose endpoint never came: dockerd answers RequestAddress with
+   * CreateEndpoint (or ReleaseAddress on failure) at once, so a row of ours with no endpoint that
+   * is older than `maxAgeMs` was left by a dockerd that died in between. Taken apart.
+   */
+  async releaseUnclaimed(maxAgeMs: number): Promise<number> {
+    const vs = await this.agent.vswitch();
+    const now = Date.now();
+    let n = 0;
+    for (const a of await dockerRows(vs)) {
+      if (a.container || a.state !== "attached") continue;
+      const created = Date.parse(a.created ?? "");
+      if (!Number.isFinite(created) || now - created < maxAgeMs) continue;
+      await detach(this.agent, vs, a);
+      this.log.info("released an address no endpoint claimed", {
+        ip: a.ips?.join(","),
+        vlan: a.tag,
+        port: a.portId,
+        created: a.created,
+      });
+      n++;
+    }
+    return n;
+  }
+
+  /**
    * The gateway: nothing. An endpoint's address: normally DeleteEndpoint already took its port
    * apart; if a row of ours still holds it (the endpoint was never created, or its creation
    * failed), it is taken apart now.

@@ -515,6 +515,39 @@ describe("ovn-docker driver with the real dockerd", () => {
     await ok("vm1", ["ovn-docker", "delete", "network", "LS4"]);
   });
 
+  test("a port made for an address no endpoint claimed (dockerd died in between) is released", async () => {
+    await ok("vm1", ["ovn-docker", "create", "network", "LS5", "--subnet", "10.36.0.0/24"]);
+    const s0 = await snapshot("vm1");
+    const api = sb.client("demo");
+    const [subnet] = await api.listSubnets({ cidr: "10.36.0.0/24" });
+    assert.ok(subnet);
+    // What dockerd does first for a new container, and then never follows up.
+    const r = await call("vm1", "IpamDriver.RequestAddress", {
+      PoolID: subnet.id,
+      Address: "",
+      Options: null,
+    });
+    assert.match(String(r.body.Address), /^10\.36\.0\.\d+\/24$/);
+    assert.equal((await api.listPorts({ network_id: subnet.network_id })).length, 1);
+    // A young one is left alone by a restart (its CreateEndpoint may be on the way) ...
+    assert.ok(await sb.stopInVm("vm1", "ovn-driver"));
+    await startDriver("vm1");
+    assert.equal((await api.listPorts({ network_id: subnet.network_id })).length, 1);
+    // ... one older than --release-unclaimed-after is taken apart.
+    assert.ok(await sb.stopInVm("vm1", "ovn-driver"));
+    const p = await sb.spawnInVm(
+      "vm1",
+      ["ovn-docker", "driver", "--socket", socketOf("vm1"), "--release-unclaimed-after", "0"],
+      { name: "ovn-driver", readySocket: socketOf("vm1") },
+    );
+    drivers.set("vm1", p);
+    assert.equal((await api.listPorts({ network_id: subnet.network_id })).length, 0);
+    assert.deepEqual(await snapshot("vm1"), s0);
+    assert.ok(await sb.stopInVm("vm1", "ovn-driver"));
+    await startDriver("vm1");
+    await ok("vm1", ["ovn-docker", "delete", "network", "LS5"]);
+  });
+
   test("one driver per socket; SIGTERM removes the socket", async () => {
     const second = await ovn("vm1", ["driver", "--socket", socketOf("vm1")]);
     assert.equal(second.code, 1);
