@@ -1,11 +1,13 @@
 // Every long-running process a sandbox may have, found from its directory alone: name, pid
 // file, log, the order in which `down` stops it, and how `status` asks whether it answers.
 
+import * as fsp from "node:fs/promises";
 import * as http from "node:http";
+import path from "node:path";
 import { dockerAnswers } from "./engines.js";
 import type { Layout, VmLayout } from "./layout.js";
 import { appctlAnswers, controllerCtl, unixAccepts } from "./ovs.js";
-import { cmdlineMentions, isAlive, pidListensOn, readPidFile } from "./proc.js";
+import { cmdlineMentions, environHas, isAlive, pidListensOn, readPidFile } from "./proc.js";
 import type { Engine } from "./state.js";
 
 export interface DaemonRef {
@@ -24,6 +26,8 @@ export interface DaemonRef {
   graceMs: number;
   /** Resolves to undefined when the daemon answers, else to what is wrong. */
   probe(pid: number): Promise<string | undefined>;
+  /** Is this live pid (from the pid file) ours? Default: its cmdline mentions DIR/ or /run/ovd-<h>/. */
+  owned?(pid: number): Promise<boolean>;
 }
 
 export interface DaemonStatus {
@@ -178,11 +182,54 @@ export function daemonsOf(
   return out;
 }
 
-/** pid from the pid file, if that pid is alive and its command line mentions the sandbox. */
+/** The variable Sandbox.spawnInVm sets to the pid file: how a spawned pid is known to be ours. */
+export const SPAWNED_ENV = "OVN_DOCKER_SANDBOX_SPAWNED";
+
+/** A process started with Sandbox.spawnInVm, from its pid file DIR/vmN/run/spawned/NAME.pid. */
+export function spawnedRef(l: Layout, vm: VmLayout, name: string): DaemonRef {
+  const pidFile = path.join(vm.spawnedDir, `${name}.pid`);
+  return {
+    name: `${vm.name} ${name}`,
+    vm: vm.name,
+    pidFile,
+    log: path.join(vm.log, `${name}.log`),
+    tier: 0,
+    graceMs: 5_000,
+    probe: async () => undefined,
+    owned: async (pid) => (await environHas(pid, SPAWNED_ENV, pidFile)) || cmdlineMentions(pid, l.marks),
+  };
+}
+
+/** Every process started with Sandbox.spawnInVm in these VMs (alive or not), from the pid files. */
+export async function spawnedOf(l: Layout, vms: readonly VmLayout[]): Promise<DaemonRef[]> {
+  const out: DaemonRef[] = [];
+  for (const vm of vms) {
+    let names: string[] = [];
+    try {
+      names = (await fsp.readdir(vm.spawnedDir)).filter((n) => n.endsWith(".pid")).sort();
+    } catch {}
+    for (const n of names) {
+      out.push(spawnedRef(l, vm, n.slice(0, -".pid".length)));
+    }
+  }
+  return out;
+}
+
+/** daemonsOf and the processes started with Sandbox.spawnInVm: all `down` stops, all `status` shows. */
+export async function allDaemonsOf(
+  l: Layout,
+  vms: readonly VmLayout[],
+  engine: Engine,
+  apiPort?: number,
+): Promise<DaemonRef[]> {
+  return [...daemonsOf(l, vms, engine, apiPort), ...(await spawnedOf(l, vms))];
+}
+
+/** pid from the pid file, if that pid is alive and ours (see DaemonRef.owned). */
 export async function livePid(l: Layout, d: DaemonRef): Promise<number | undefined> {
   const pid = await readPidFile(d.pidFile);
   if (!pid || !(await isAlive(pid))) return undefined;
-  return (await cmdlineMentions(pid, l.marks)) ? pid : undefined;
+  return (await (d.owned ? d.owned(pid) : cmdlineMentions(pid, l.marks))) ? pid : undefined;
 }
 
 export async function daemonStatus(l: Layout, d: DaemonRef): Promise<DaemonStatus> {

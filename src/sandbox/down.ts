@@ -2,9 +2,10 @@
 // the directory alone (it works after `up` was killed half way, and twice in a row).
 //
 //   1. containers of each VM's engine (docker rm -f / podman rm -af), while the engine still runs
-//   2. daemons by pid file, in tiers (forwarders + server, then ovn-controller + northd, then the
-//      vswitchds, then the ovsdb-servers; dockerd alongside); a pid counts only if its cmdline
-//      mentions DIR/
+//   2. daemons by pid file, in tiers (forwarders, server and the processes Sandbox.spawnInVm
+//      started, then ovn-controller + northd, then the vswitchds, then the ovsdb-servers; dockerd
+//      alongside); a pid counts only if its cmdline mentions DIR/ (a spawned one: or its
+//      environment names its pid file)
 //   3. a sweep for processes of ours without a pid file (containerd, shims, conmon and their
 //      container processes; a daemon `up` was starting when it died): known program names whose
 //      command line mentions DIR/ or /run/ovd-<h>/, plus their descendants
@@ -15,13 +16,12 @@
 
 import * as fsp from "node:fs/promises";
 import path from "node:path";
-import { type DaemonRef, daemonsOf } from "./daemons.js";
+import { allDaemonsOf, type DaemonRef, livePid } from "./daemons.js";
 import { removeContainers } from "./engines.js";
 import { type Layout, layout, VM_NAME, type VmLayout } from "./layout.js";
 import { listNetns } from "./ovs.js";
 import {
   cmdlineMentions,
-  isAlive,
   processTable,
   readCmdline,
   readPidFile,
@@ -159,7 +159,7 @@ async function stopTier(l: Layout, ds: DaemonRef[], report: DownReport): Promise
       const pid = await readPidFile(d.pidFile);
       if (pid === undefined) return;
       try {
-        const r = await stopPid(pid, l.marks, d.graceMs);
+        const r = await stopPid(pid, d.owned ?? l.marks, d.graceMs);
         if (r === "stopped") report.stopped.push(`${d.name} (pid ${pid})`);
         if (r === "killed") report.killed.push(`${d.name} (pid ${pid}, SIGKILL after ${d.graceMs} ms)`);
       } catch (e) {
@@ -201,7 +201,7 @@ export async function stopSandbox(dir: string, opts: DownOptions = {}): Promise<
 
   tick("containers removed");
   // 2. daemons by pid file, tier by tier
-  const daemons = daemonsOf(l, vms, engine, state?.ports.api);
+  const daemons = await allDaemonsOf(l, vms, engine, state?.ports.api);
   const tiered = async () => {
     for (const tier of [...new Set(daemons.map((d) => d.tier))].filter((t) => t >= 0).sort((a, b) => a - b)) {
       await stopTier(
@@ -282,6 +282,8 @@ export async function stopSandbox(dir: string, opts: DownOptions = {}): Promise<
       await rmf(vm.dockerData);
       await rmf(path.join(vm.dir, "podman"));
       await rmf(vm.dockerSock);
+      await rmf(vm.dockerPluginsDir); // plugin sockets: runtime state, like docker.sock
+      await rmf(vm.spawnedDir);
     }
     await rmf(l.stateFile);
     await rmf(l.forward.sock);
@@ -296,9 +298,8 @@ export async function stopSandbox(dir: string, opts: DownOptions = {}): Promise<
 
   // What is left?
   for (const d of daemons) {
-    const pid = await readPidFile(d.pidFile);
-    if (pid && (await isAlive(pid)) && (await cmdlineMentions(pid, l.marks)))
-      report.problems.push(`${d.name} (pid ${pid}) is still running`);
+    const pid = await livePid(l, d);
+    if (pid) report.problems.push(`${d.name} (pid ${pid}) is still running`);
   }
   for (const ns of await listNetns(prefix)) report.problems.push(`netns ${ns} still exists`);
   for (const m of await sandboxMounts(l)) report.problems.push(`${m} is still mounted`);

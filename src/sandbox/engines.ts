@@ -1,6 +1,8 @@
 // The container engine inside each sandbox VM: Debian's dockerd (one per VM, own socket, data
 // root, exec root and containerd namespaces) or podman (no daemon: per-VM containers.conf and
 // storage.conf). Both get the local image localhost/busybox:latest, built from busybox-static.
+// Each dockerd has a mount namespace of its own where /run/docker/plugins is the VM's
+// DIR/vmN/docker-plugins, so each VM can have its own network plugin "ovn".
 //
 // Facts (reference/container-runtimes.md): daemons go into a netns with `nsenter --net=` (`ip
 // netns exec` remounts /sys and hides the cgroup tree); root lacks CAP_SYS_RESOURCE, so podman's
@@ -61,35 +63,68 @@ export async function buildImageTar(l: Layout): Promise<string> {
 
 // ---- docker -------------------------------------------------------------------------------
 
-/** dockerd inside the VM's netns; resolves once `docker version` answers through its socket. */
+/** Where dockerd looks for legacy plugin sockets (NAME.sock); no flag moves it. */
+export const DOCKER_PLUGINS_DIR = "/run/docker/plugins";
+
+/**
+ * argv that runs `argv` in a mount namespace of its own where the VM's plugin directory is
+ * bind-mounted onto /run/docker/plugins. Every exec keeps the pid (nsenter and unshare without
+ * --fork, `exec` in sh), so the pid spawned is the daemon's own. Propagation "slave": mounts of
+ * the root namespace (a netns deleted by `down`) still reach it, while nothing mounted in it
+ * (the plugin directory, dockerd's overlays and netns files) shows in the root namespace.
+ */
+export function withOwnPluginsDir(vm: VmLayout, argv: readonly string[]): string[] {
+  return [
+    "unshare",
+    "--mount",
+    "--propagation",
+    "slave",
+    "--",
+    "sh",
+    "-c",
+    `mount --bind "$0" ${DOCKER_PLUGINS_DIR} && exec "$@"`,
+    vm.dockerPluginsDir,
+    ...argv,
+  ];
+}
+
+/**
+ * dockerd inside the VM's netns and in a private mount namespace (withOwnPluginsDir); resolves
+ * once `docker version` answers through its socket.
+ */
 export async function startDockerd(vm: VmLayout): Promise<number> {
   await fsp.mkdir(vm.dockerData, { recursive: true });
   await fsp.mkdir(vm.runRoot, { recursive: true });
+  await fsp.mkdir(vm.dockerPluginsDir, { recursive: true });
+  await fsp.mkdir(DOCKER_PLUGINS_DIR, { recursive: true, mode: 0o700 }); // the mount point
   await fsp.writeFile(vm.dockerConfig, "{}\n"); // not /etc/docker/daemon.json
   const pid = spawnDaemon(
-    inNetns(vm.netns, [
-      DOCKERD,
-      "--host",
-      vm.dockerHost,
-      "--config-file",
-      vm.dockerConfig,
-      "--data-root",
-      vm.dockerData,
-      "--exec-root",
-      vm.runRoot,
-      "--pidfile",
-      path.join(vm.runRoot, "dockerd.pid"),
-      "--iptables=false",
-      "--ip6tables=false",
-      "--ip-masq=false",
-      "--bridge=none",
-      "--userland-proxy=false",
-      "--shutdown-timeout=3",
-      "--containerd-namespace",
-      vm.containerdNamespace,
-      "--containerd-plugins-namespace",
-      `${vm.containerdNamespace}-plugins`,
-    ]),
+    inNetns(
+      vm.netns,
+      withOwnPluginsDir(vm, [
+        DOCKERD,
+        "--host",
+        vm.dockerHost,
+        "--config-file",
+        vm.dockerConfig,
+        "--data-root",
+        vm.dockerData,
+        "--exec-root",
+        vm.runRoot,
+        "--pidfile",
+        path.join(vm.runRoot, "dockerd.pid"),
+        "--iptables=false",
+        "--ip6tables=false",
+        "--ip-masq=false",
+        "--bridge=none",
+        "--userland-proxy=false",
+        "--shutdown-timeout=3",
+        "--containerd-namespace",
+        vm.containerdNamespace,
+        "--containerd-plugins-namespace",
+        `${vm.containerdNamespace}-plugins`,
+      ]),
+    ),
     { logFile: vm.dockerdLog, pidFile: vm.dockerdPid },
   );
   await waitFor(

@@ -3,6 +3,8 @@
 //   const sb = await startSandbox({ dir, vms: 2 });          // or loadSandbox(dir) for a running one
 //   const r = await sb.exec("vm1", ["docker", "run", "--rm", "--net=none", IMAGE, "echo", "ok"]);
 //   sb.vms[0].env                                              // what `sandbox exec` puts in the environment
+//   const p = await sb.spawnInVm("vm1", ["node", "plugin.js", sb.vms[0].dockerPluginsDir + "/ovn.sock"],
+//     { name: "driver", readySocket: sb.vms[0].dockerPluginsDir + "/ovn.sock" }); // a daemon of the VM
 //   await sb.down();                                           // or stopSandbox(dir)
 //
 // Everything is found from the directory (DIR/sandbox.json, pid files, credentials.json), so a
@@ -10,15 +12,23 @@
 
 import { spawn } from "node:child_process";
 import * as fsp from "node:fs/promises";
+import path from "node:path";
 import { openClient } from "../client/index.js";
 import type { InitResult } from "../server/config.js";
 import { VSwitch } from "../vswitch/vswitch.js";
-import { type DaemonStatus, daemonStatus, daemonsOf } from "./daemons.js";
+import {
+  allDaemonsOf,
+  type DaemonStatus,
+  daemonStatus,
+  livePid,
+  SPAWNED_ENV,
+  spawnedRef,
+} from "./daemons.js";
 import { type DownOptions, type DownReport, engineOf, knownVms, stopSandbox } from "./down.js";
 import { type Creds, vmEnv } from "./env.js";
 import { DEFAULT_DIR, type Layout, layout, type VmLayout } from "./layout.js";
-import { inNetns } from "./ovs.js";
-import { run, SandboxError } from "./proc.js";
+import { inNetns, unixAccepts } from "./ovs.js";
+import { isAlive, logTail, run, SandboxError, spawnDaemon, stopPid, waitFor } from "./proc.js";
 import { type Engine, readState, type SandboxState } from "./state.js";
 import { credsEnv, type UpOptions, up } from "./up.js";
 
@@ -48,6 +58,35 @@ export interface SandboxVm {
   engine: Engine;
   /** The whole environment `sandbox exec` sets (OS_*, DOCKER_HOST or CONTAINERS_*, OVN_DOCKER_*, PATH). */
   env: Record<string, string>;
+  /**
+   * DIR/vmN/docker-plugins: the VM's dockerd sees this directory (and only this VM's dockerd
+   * does) as /run/docker/plugins, so a plugin listening on `${dockerPluginsDir}/ovn.sock` is
+   * its network driver "ovn".
+   */
+  dockerPluginsDir: string;
+}
+
+export interface SpawnOptions {
+  /**
+   * Names the process within its VM ([A-Za-z0-9][A-Za-z0-9._-]*): its pid file is
+   * DIR/vmN/run/spawned/NAME.pid, its log (stdout and stderr, appended) DIR/vmN/log/NAME.log.
+   * Refused while a process of that name is alive in the VM.
+   */
+  name: string;
+  /** Extra environment on top of the VM's (the same as `exec`'s). */
+  env?: Record<string, string>;
+  /** Resolve only once this unix socket accepts connections (throws if the process exits first). */
+  readySocket?: string;
+  /** For readySocket; default 15 s. */
+  readyTimeoutMs?: number;
+}
+
+export interface SpawnedProcess {
+  vm: string;
+  name: string;
+  pid: number;
+  pidFile: string;
+  log: string;
 }
 
 export interface SandboxApi {
@@ -176,6 +215,7 @@ export class Sandbox {
         ...(state.engine === "docker" ? { dockerHost: vm.dockerHost } : {}),
         engine: state.engine,
         env: vmEnv({ layout: l, vm, state: vs, engine: state.engine, authUrl: `${url}/v3`, creds: demo }),
+        dockerPluginsDir: vm.dockerPluginsDir,
       };
     });
   }
@@ -232,6 +272,64 @@ export class Sandbox {
       child.stdin.on("error", () => {}); // EPIPE when the command does not read its input
       child.stdin.end(opts.input ?? "");
     });
+  }
+
+  /**
+   * Start a long-running process inside the VM the way the sandbox starts its daemons: in the
+   * VM's netns (`nsenter --net`, the root mount namespace), with the environment `exec` gives
+   * (+ opts.env), in its own session so that it outlives this process, stdout and stderr to
+   * DIR/vmN/log/NAME.log. Its pid (the process's own: nsenter execs) goes to
+   * DIR/vmN/run/spawned/NAME.pid, where `down` finds and stops it. Killing it (even -9) and
+   * spawning the same name again is fine.
+   */
+  async spawnInVm(vm: string | number, argv: readonly string[], opts: SpawnOptions): Promise<SpawnedProcess> {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(opts.name))
+      throw new SandboxError(
+        `spawnInVm: bad name ${JSON.stringify(opts.name)} (want [A-Za-z0-9][A-Za-z0-9._-]*)`,
+      );
+    if (argv.length === 0) throw new SandboxError("spawnInVm: empty command");
+    const v = this.vm(vm);
+    const vl = this.vmLayout(vm);
+    const ref = spawnedRef(this.layout, vl, opts.name);
+    const running = await livePid(this.layout, ref);
+    if (running) throw new SandboxError(`${ref.name} is already running (pid ${running}, ${ref.pidFile})`);
+    await fsp.mkdir(vl.spawnedDir, { recursive: true });
+    await fsp.mkdir(path.dirname(ref.log), { recursive: true });
+    const pid = spawnDaemon(this.execArgv(vm, argv), {
+      env: { ...this.execEnv(vm, opts.env), [SPAWNED_ENV]: ref.pidFile },
+      logFile: ref.log,
+      pidFile: ref.pidFile,
+    });
+    const sock = opts.readySocket;
+    if (sock) {
+      const failed = async (why: string) =>
+        new SandboxError(`${ref.name} (pid ${pid}): ${why}`, ref.name, ref.log, await logTail(ref.log));
+      await waitFor(
+        `${ref.name} on ${sock}`,
+        async () => {
+          if (!(await isAlive(pid))) throw await failed("exited");
+          return unixAccepts(sock);
+        },
+        {
+          timeoutMs: opts.readyTimeoutMs ?? 15_000,
+          intervalMs: 20,
+          onTimeout: () => failed(`no answer on ${sock} after ${opts.readyTimeoutMs ?? 15_000} ms`),
+        },
+      );
+    }
+    return { vm: v.name, name: opts.name, pid, pidFile: ref.pidFile, log: ref.log };
+  }
+
+  /**
+   * Stop a process spawnInVm started (SIGTERM, SIGKILL after `graceMs`, default 5 s), by its
+   * pid file. False when it was not running.
+   */
+  async stopInVm(vm: string | number, name: string, graceMs = 5_000): Promise<boolean> {
+    const ref = spawnedRef(this.layout, this.vmLayout(vm), name);
+    const pid = await livePid(this.layout, ref);
+    if (!pid) return false;
+    const r = await stopPid(pid, ref.owned ?? this.layout.marks, graceMs);
+    return r === "stopped" || r === "killed";
   }
 
   /** A NeutronClient acting as `user` (default the tenant "demo"). */
@@ -307,7 +405,7 @@ export async function sandboxStatus(dir: string = DEFAULT_DIR): Promise<SandboxS
   const vmLayouts = await knownVms(l);
   const engine = await engineOf(l, vmLayouts);
   const daemons = await Promise.all(
-    daemonsOf(l, vmLayouts, engine, state?.ports.api).map((d) => daemonStatus(l, d)),
+    (await allDaemonsOf(l, vmLayouts, engine, state?.ports.api)).map((d) => daemonStatus(l, d)),
   );
   let registered = false;
   try {

@@ -13,6 +13,8 @@
 //   DIR/vmN/{run,db,log}      the VM's ovsdb-server + ovs-vswitchd (run/db.sock), dockerd.pid
 //   DIR/vmN/docker/           dockerd's data root (docker) / podman's graph root (podman)
 //   DIR/vmN/agent/            OVN_DOCKER_STATE_DIR
+//   DIR/vmN/docker-plugins/   the VM's Docker plugin sockets: /run/docker/plugins for its dockerd only
+//   DIR/vmN/run/spawned/      pid files of processes started with Sandbox.spawnInVm (NAME.pid)
 //
 // Names that are global on the host carry a short hash of the absolute DIR, so two sandboxes
 // in different directories never collide: netns ovd-<h>-hv and ovd-<h>-vmN, exec roots and
@@ -90,6 +92,14 @@ export interface VmLayout extends OvsLayout {
   podmanEventsLog: string;
   cniConfDir: string;
   agentDir: string;
+  /**
+   * The VM's Docker plugin directory: its dockerd runs in a private mount namespace where this
+   * is bind-mounted onto /run/docker/plugins, so a plugin serving DIR/vmN/docker-plugins/ovn.sock
+   * is the driver "ovn" of this VM's dockerd only.
+   */
+  dockerPluginsDir: string;
+  /** Pid files of the processes started with Sandbox.spawnInVm: NAME.pid (`down` stops them). */
+  spawnedDir: string;
   forwardPid: string;
   forwardLog: string;
 }
@@ -226,6 +236,8 @@ export function layout(dirArg: string): Layout {
         podmanEventsLog: path.join(ovs.log, "podman-events.log"),
         cniConfDir: path.join(vdir, "cni", "net.d"),
         agentDir: path.join(vdir, "agent"),
+        dockerPluginsDir: path.join(vdir, "docker-plugins"),
+        spawnedDir: path.join(ovs.run, "spawned"),
         forwardPid: path.join(ovs.run, "forward.pid"),
         forwardLog: path.join(ovs.log, "forward.log"),
       };

@@ -215,6 +215,22 @@ export async function cmdlineMentions(pid: number, marks: readonly string[]): Pr
   return argv.some((a) => marks.some((m) => a.includes(m) || `${a}/` === m));
 }
 
+/** True if /proc/PID/environ has `key=value` (the environment the process was started with). */
+export async function environHas(pid: number, key: string, value: string): Promise<boolean> {
+  try {
+    return (await fsp.readFile(`/proc/${pid}/environ`, "utf8")).split("\0").includes(`${key}=${value}`);
+  } catch {
+    return false;
+  }
+}
+
+/** Is a live `pid` ours? Marks (paths ending in "/") its cmdline must mention, or a check of its own. */
+export type Ownership = readonly string[] | ((pid: number) => Promise<boolean>);
+
+function owns(owner: Ownership, pid: number): Promise<boolean> {
+  return typeof owner === "function" ? owner(pid) : cmdlineMentions(pid, owner);
+}
+
 export async function readPidFile(file: string): Promise<number | undefined> {
   let text: string;
   try {
@@ -246,19 +262,20 @@ function signal(pid: number, sig: NodeJS.Signals): boolean {
 }
 
 /**
- * SIGTERM `pid` if it is alive and its cmdline mentions one of `marks`; SIGKILL after
- * `graceMs`. Resolves to what happened: "not-running", "not-ours", "stopped", "killed".
+ * SIGTERM `pid` if it is alive and ours (its cmdline mentions one of the marks, or `owner`
+ * says so); SIGKILL after `graceMs`. Resolves to what happened: "not-running", "not-ours",
+ * "stopped", "killed".
  */
 export async function stopPid(
   pid: number,
-  marks: readonly string[],
+  owner: Ownership,
   graceMs: number,
 ): Promise<"not-running" | "not-ours" | "stopped" | "killed"> {
   if (!(await isAlive(pid))) return "not-running";
-  if (!(await cmdlineMentions(pid, marks))) return "not-ours";
+  if (!(await owns(owner, pid))) return "not-ours";
   if (!signal(pid, "SIGTERM")) return "not-running";
   if (await waitGone(pid, graceMs)) return "stopped";
-  if (await cmdlineMentions(pid, marks)) signal(pid, "SIGKILL");
+  if (await owns(owner, pid)) signal(pid, "SIGKILL");
   if (await waitGone(pid, 5_000)) return "killed";
   throw new SandboxError(`pid ${pid} is still alive after SIGTERM and SIGKILL`);
 }

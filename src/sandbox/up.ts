@@ -20,7 +20,7 @@ import YAML from "yaml";
 import { openClient } from "../client/index.js";
 import type { NeutronClient, Port } from "../client/neutron.js";
 import type { InitResult } from "../server/config.js";
-import { daemonsOf, livePid } from "./daemons.js";
+import { allDaemonsOf, livePid } from "./daemons.js";
 import { engineOf, knownVms, stopSandbox } from "./down.js";
 import { buildImageTar, configurePodman, IMAGE, importImage, startDockerd } from "./engines.js";
 import { CLI_MAIN, writeBinDir } from "./env.js";
@@ -72,7 +72,7 @@ export class SandboxRunningError extends SandboxError {
 export async function liveDaemons(l: Layout): Promise<string[]> {
   const vms = await knownVms(l);
   const out: string[] = [];
-  for (const d of daemonsOf(l, vms, await engineOf(l, vms))) {
+  for (const d of await allDaemonsOf(l, vms, await engineOf(l, vms))) {
     const pid = await livePid(l, d);
     if (pid) out.push(`${d.name} (pid ${pid})`);
   }

@@ -6,11 +6,10 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { access, mkdtemp, rm } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { daemonsOf } from "../../src/sandbox/daemons.js";
+import { allDaemonsOf, livePid } from "../../src/sandbox/daemons.js";
 import { knownVms, sandboxMounts, strayProcesses } from "../../src/sandbox/down.js";
 import { layout } from "../../src/sandbox/layout.js";
 import { listNetns } from "../../src/sandbox/ovs.js";
-import { cmdlineMentions, isAlive, readPidFile } from "../../src/sandbox/proc.js";
 
 /** dist/src/cli/main.js, next to the compiled test. */
 export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../src/cli/main.js");
@@ -98,10 +97,9 @@ export async function leftovers(dir: string): Promise<string[]> {
   for (const p of await strayProcesses(l)) out.push(`process ${p.pid} (${p.what})`);
   const vms = await knownVms(l);
   for (const engine of ["docker", "podman"] as const) {
-    for (const d of daemonsOf(l, vms, engine)) {
-      const pid = await readPidFile(d.pidFile);
-      if (pid && (await isAlive(pid)) && (await cmdlineMentions(pid, l.marks)))
-        out.push(`${d.name} pid ${pid}`);
+    for (const d of await allDaemonsOf(l, vms, engine)) {
+      const pid = await livePid(l, d);
+      if (pid) out.push(`${d.name} pid ${pid}`);
     }
   }
   for (const m of await sandboxMounts(l)) out.push(`mount ${m}`);
