@@ -8,11 +8,11 @@
 
 import type { FixedIp, Port } from "../client/index.js";
 import { ClientRequestError, NeutronApiError } from "../client/index.js";
-import type { Attachment, AttachmentState, VSwitch } from "../vswitch/vswitch.js";
+import type { Attachment, AttachmentFields, AttachmentState, VSwitch } from "../vswitch/vswitch.js";
 import { PORT_PREFIX } from "../vswitch/vswitch.js";
 import { type Agent, AgentError, addressInfo, DEVICE_OWNER, type NetworkInfo } from "./agent.js";
 import { faultPoint } from "./faults.js";
-import { selfOwner } from "./owner.js";
+import { ownerAlive, selfOwner } from "./owner.js";
 import { type PlumbAddress, type PlumbTarget, plumb, unplumb } from "./plumbing.js";
 import { trace } from "./trace.js";
 
@@ -32,6 +32,8 @@ export interface AllocateRequest {
   via: Via;
   /** API port name (default: the container id's first 12 characters). */
   portName?: string | undefined;
+  /** ovn-cni: the CNI network it is for (recorded: CNI GC is per CNI network). */
+  cniNetwork?: string | undefined;
   /** Addresses only on these subnets (default: the service's choice on each subnet). */
   subnetIds?: string[] | undefined;
   /** Exactly these addresses (e.g. Docker's --ip); takes precedence over subnetIds. */
@@ -47,6 +49,7 @@ export interface AttachRequest {
   state: Extract<AttachmentState, "attached" | "pool">;
   /** Default "cli". */
   via?: Via;
+  cniNetwork?: string;
   /** API port name (default: the container id's first 12 characters). */
   portName?: string;
   /** Keep this process as the owner (the caller finishes the work, e.g. `run` starting the app). */
@@ -130,6 +133,7 @@ export async function allocate(agent: Agent, req: AllocateRequest): Promise<{ at
       ...(req.netns !== undefined ? { netns: req.netns } : {}),
       ...(req.ifname !== undefined ? { ifname: req.ifname } : {}),
       ...(req.via !== "cli" ? { via: req.via } : {}),
+      ...(req.cniNetwork !== undefined ? { cniNetwork: req.cniNetwork } : {}),
       networkId: req.network.network.id,
       networkName: req.network.network.name,
       vifId,
@@ -203,6 +207,19 @@ export async function connect(
   }
 }
 
+/**
+ * The last write of an attachment (state attached/pool), guarded: this process must still own
+ * the row (nobody took it apart meanwhile), else it is an error, never a silent success.
+ */
+export async function finish(vs: VSwitch, tag: number, fields: AttachmentFields): Promise<void> {
+  if (!(await vs.update(tag, fields, { owner: selfOwner() }))) {
+    throw new AgentError(
+      `the record of ${PORT_PREFIX}${tag} on ${vs.bridge} changed under this process (taken apart by another ` +
+        "process?): the attachment is not complete",
+    );
+  }
+}
+
 /** Undoes an allocation (API port, then the tag); for failures after `allocate`. */
 export async function deallocate(agent: Agent, att: Attachment): Promise<void> {
   await deleteApiPorts(agent, att);
@@ -219,11 +236,12 @@ export async function attach(agent: Agent, req: AttachRequest): Promise<Attachme
     ...where,
     ifname: req.ifname,
     via: req.via ?? "cli",
+    cniNetwork: req.cniNetwork,
     portName: req.portName,
   });
   try {
     await connect(agent, att, port, req.network, where, req.ifname);
-    await vs.update(att.tag, req.keepOwner ? { state: req.state } : { state: req.state, owner: null });
+    await finish(vs, att.tag, req.keepOwner ? { state: req.state } : { state: req.state, owner: null });
     return (await vs.get(att.tag)) ?? att;
   } catch (e) {
     return unwind([() => deallocate(agent, att)], e);
@@ -232,17 +250,27 @@ export async function attach(agent: Agent, req: AttachRequest): Promise<Attachme
 
 /**
  * Takes one attachment apart: API port, veth, OVS port (and its tag), in that order, so that a
- * crash in between leaves the OVSDB row for gc to find. Idempotent.
+ * crash in between leaves the OVSDB row for gc to find. Idempotent. `att` may be an older copy
+ * of the row: the work is first claimed with a compare-and-swap on the row as it is now (same
+ * reservation, same owner), so two processes never take the same row apart, nor one a row that
+ * was reserved again for someone else. Returns false when the row was gone or not ours to take.
  */
-export async function detach(agent: Agent, vs: VSwitch, att: Attachment): Promise<void> {
-  await vs.update(att.tag, { state: "detaching", owner: selfOwner() });
+export async function detach(agent: Agent, vs: VSwitch, att: Attachment): Promise<boolean> {
+  const me = selfOwner();
+  const now = await vs.get(att.tag);
+  if (!now) return false;
+  if (att.created !== undefined && now.created !== att.created) return false; // reserved again since
+  if (now.owner && now.owner !== me && now.owner !== att.owner && ownerAlive(now.owner)) return false;
+  const expect = { ...(now.created !== undefined ? { created: now.created } : {}), owner: now.owner ?? null };
+  if (!(await vs.update(att.tag, { state: "detaching", owner: me }, expect))) return false;
   faultPoint("detaching");
-  await deleteApiPorts(agent, att);
+  await deleteApiPorts(agent, now.portId ? now : att);
   trace("detach: API port deleted");
   faultPoint("port-deleted");
   await unplumb(att.portName);
   faultPoint("unplumbed");
   await vs.release(att.tag);
+  return true;
 }
 
 /** The name of a trunk-mode port: it names the VM and the tag, so gc can find it after a crash. */

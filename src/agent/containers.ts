@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Attachment } from "../vswitch/vswitch.js";
 import { type Agent, AgentError, type NetworkInfo } from "./agent.js";
-import { attach, detach } from "./attach.js";
+import { attach, detach, finish } from "./attach.js";
 import { type ContainerInfo, type Engine, LABEL_ROLE, LABEL_SANDBOX, LABEL_VIF } from "./engine.js";
 import { faultPoint } from "./faults.js";
 import { gc } from "./gc.js";
@@ -244,7 +244,7 @@ export async function runContainer(
     }
     trace("application started");
     faultPoint("app-started");
-    for (const a of attachments) await vs.update(a.tag, { app: appId, owner: null });
+    for (const a of attachments) await finish(vs, a.tag, { app: appId, owner: null });
     if (parsed.detach) {
       const info = await engine.inspectOne(appId);
       if (info && !info.running && (info.exitCode ?? 0) !== 0) {
@@ -292,7 +292,10 @@ async function attachmentsOf(
   const vs = await agent.vswitch();
   const [all, info] = await Promise.all([vs.list(), engine.inspectOne(ref)]);
   if (!info) {
-    const atts = all.filter((a) => a.app?.startsWith(ref) || a.container?.startsWith(ref));
+    // Only the CLI's own: CNI containers and Docker endpoints belong to their runtimes.
+    const atts = all.filter(
+      (a) => (a.via ?? "cli") === "cli" && (a.app?.startsWith(ref) || a.container?.startsWith(ref)),
+    );
     return { atts };
   }
   const sandboxId = info.labels[LABEL_SANDBOX];
@@ -303,7 +306,7 @@ async function attachmentsOf(
     info,
     ownerId,
     ...(sandboxId ? { sandboxId } : {}),
-    atts: all.filter((a) => a.container === ownerId || a.app === info.id),
+    atts: all.filter((a) => (a.via ?? "cli") === "cli" && (a.container === ownerId || a.app === info.id)),
   };
 }
 

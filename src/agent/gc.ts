@@ -7,7 +7,7 @@
 import type { Attachment } from "../vswitch/vswitch.js";
 import { PORT_PREFIX } from "../vswitch/vswitch.js";
 import { type Agent, DEVICE_OWNER } from "./agent.js";
-import { deleteApiPorts, trunkPortName, vmTrunk } from "./attach.js";
+import { detach, trunkPortName, vmTrunk } from "./attach.js";
 import { LABEL_ROLE, LABEL_SANDBOX, LABEL_VIF } from "./engine.js";
 import { ownerAlive } from "./owner.js";
 import { hostLinks, unplumb } from "./plumbing.js";
@@ -42,10 +42,8 @@ export async function gc(agent: Agent, opts: { cheap?: boolean } = {}): Promise<
   const atts = await vs.list();
 
   const teardown = async (a: Attachment, reason: string) => {
-    await deleteApiPorts(agent, a);
-    await unplumb(a.portName);
-    await vs.release(a.tag);
-    report.attachments.push({ tag: a.tag, reason });
+    // (false: another process took it apart first, or it was reserved again)
+    if (await detach(agent, vs, a)) report.attachments.push({ tag: a.tag, reason });
   };
 
   // 1. half-done work whose process died

@@ -8,7 +8,7 @@
 import type { Port } from "../client/index.js";
 import type { Attachment } from "../vswitch/vswitch.js";
 import type { Agent, NetworkInfo } from "./agent.js";
-import { allocate, type Via } from "./attach.js";
+import { allocate, finish, type Via } from "./attach.js";
 import { selfOwner } from "./owner.js";
 
 /** The pooled ports of this VM on a network, made for `via`. */
@@ -32,7 +32,7 @@ export async function claimPort(
   agent: Agent,
   net: NetworkInfo,
   via: Via,
-  container: { id: string; netns?: string; ifname: string },
+  container: { id: string; netns?: string; ifname: string; cniNetwork?: string },
 ): Promise<{ att: Attachment; port: Port } | undefined> {
   const vs = await agent.vswitch();
   const vifId = await agent.vifId();
@@ -46,6 +46,7 @@ export async function claimPort(
       container: container.id,
       ifname: container.ifname,
       ...(container.netns ? { netns: container.netns } : {}),
+      ...(container.cniNetwork ? { cniNetwork: container.cniNetwork } : {}),
     };
     if (!(await vs.update(pick.tag, fields, { state: "pool" }))) continue; // another took it
     const att: Attachment = { ...pick, ...fields };
@@ -69,7 +70,7 @@ export async function fillPorts(agent: Agent, net: NetworkInfo, via: Via, target
     const batch = await Promise.allSettled(
       Array.from({ length: Math.min(want, 4) }, async () => {
         const { att } = await allocate(agent, { network: net, via, portName: "pool" });
-        await vs.update(att.tag, { state: "pool", owner: null });
+        await finish(vs, att.tag, { state: "pool", owner: null });
       }),
     );
     const failed = batch.find((r) => r.status === "rejected") as PromiseRejectedResult | undefined;

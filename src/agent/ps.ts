@@ -1,7 +1,7 @@
 // `ps`: this VM's attachments as the VM's OVSDB records them, with container names from the
 // engine and port status from the API (both best effort: the listing never fails for them).
 
-import { type Agent, DEVICE_OWNER } from "./agent.js";
+import type { Agent } from "./agent.js";
 
 export interface AttachmentRow {
   container: string;
@@ -32,9 +32,13 @@ export async function listAttachments(agent: Agent, opts: { all: boolean }): Pro
   }
   const status = new Map<string, string>();
   try {
-    const vifId = await agent.vifId();
-    for (const p of await agent.api().listPorts({ device_id: vifId, device_owner: DEVICE_OWNER })) {
-      status.set(p.id, p.status ?? "");
+    // By id: trunk-mode ports carry no device_id (a subport cannot have one).
+    // In chunks: a request line stays well under the server's 16 KiB limit.
+    const ids = atts.flatMap((a) => (a.portId ? [a.portId] : []));
+    for (let i = 0; i < ids.length; i += 100) {
+      for (const p of await agent.api().listPorts({ id: ids.slice(i, i + 100), fields: ["id", "status"] })) {
+        status.set(p.id, p.status ?? "");
+      }
     }
   } catch (e) {
     process.stderr.write(`ovn-docker: port status unavailable: ${(e as Error).message}\n`);

@@ -1,15 +1,13 @@
 // Keeps `pool` ports ready for ovn-cni's ADD: after an ADD that has a pool configured, a
 // detached copy of the plugin (OVN_CNI_POOL_FILL = the configuration) tops the network's pool
-// up, so the runtime never waits for it. One filler per network at a time (a lock file with the
-// owner's pid:starttime); its output goes to stateDir/cni-pool.log.
+// up, so the runtime never waits for it. One filler per network at a time (an OVSDB lock of the
+// VM's database); its output goes to stateDir/cni-pool.log.
 
 import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync } from "node:fs";
-import { readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Agent } from "../agent/agent.js";
-import { ownerAlive, selfOwner } from "../agent/owner.js";
 import { fillPorts } from "../agent/port-pool.js";
 import type { NetConf } from "./config.js";
 
@@ -39,21 +37,13 @@ export function refillInBackground(agent: Agent, conf: NetConf): void {
 /** The filler's work: one per network (others exit at once), up to conf.pool ready ports. */
 export async function fillPool(agent: Agent, conf: NetConf): Promise<number> {
   const net = await agent.network(conf.network);
-  const lock = path.join(agent.settings.stateDir, `cni-pool-${net.network.id}.lock`);
-  for (;;) {
-    try {
-      await writeFile(lock, `${selfOwner()}\n`, { flag: "wx", mode: 0o600 });
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      const holder = (await readFile(lock, "utf8").catch(() => "")).trim();
-      if (ownerAlive(holder)) return 0; // another filler is at it
-      await rm(lock, { force: true });
-    }
-  }
+  const vs = await agent.vswitch();
+  // An OVSDB lock: released by the server if this process dies.
+  const lock = `ovn_cni_pool_${net.network.id.replaceAll("-", "_")}`;
+  if (!(await vs.lock(lock, 0))) return 0; // another filler is at it
   try {
     return await fillPorts(agent, net, "cni", conf.pool);
   } finally {
-    await rm(lock, { force: true });
+    await vs.unlock(lock);
   }
 }

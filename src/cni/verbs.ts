@@ -3,12 +3,11 @@
 // what the runtime no longer knows. An attachment is identified, as the spec says, by
 // (CNI_CONTAINERID, CNI_IFNAME); it lives on the VM's OVSDB row with via "cni".
 
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
-import path from "node:path";
+import { stat } from "node:fs/promises";
 import type { Agent, NetworkInfo } from "../agent/agent.js";
-import { attach, connect, deallocate, detach } from "../agent/attach.js";
+import { attach, connect, deallocate, detach, finish } from "../agent/attach.js";
 import { gc } from "../agent/gc.js";
-import { ownerAlive, selfOwner } from "../agent/owner.js";
+import { ownerAlive } from "../agent/owner.js";
 import { containerLinks } from "../agent/plumbing.js";
 import { claimPort } from "../agent/port-pool.js";
 import { NeutronApiError, type Port } from "../client/neutron.js";
@@ -23,32 +22,16 @@ function ours(atts: Attachment[], containerId: string, ifname: string): Attachme
   return atts.filter((a) => a.via === "cni" && a.container === containerId && a.ifname === ifname);
 }
 
-function gcLockFile(agent: Agent): string {
-  return path.join(agent.settings.stateDir, "cni-gc.lock");
-}
-
-async function gcHolder(agent: Agent): Promise<string | undefined> {
-  try {
-    const owner = (await readFile(gcLockFile(agent), "utf8")).trim();
-    return ownerAlive(owner) ? owner : undefined;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw e;
-  }
-}
+/** The OVSDB lock GC holds while it runs (the server drops it if the GC process dies). */
+const GC_LOCK = "ovn_cni_gc";
 
 /** ADD and DEL wait while a GC runs (GC never runs concurrently with them). */
 async function waitForGc(agent: Agent): Promise<void> {
-  const deadline = Date.now() + agent.settings.activeTimeoutMs;
-  for (let holder = await gcHolder(agent); holder; holder = await gcHolder(agent)) {
-    if (Date.now() > deadline) {
-      throw new CniError(
-        CODE.tryAgainLater,
-        `a CNI GC (process ${holder}) is still running; try again later`,
-      );
-    }
-    await sleep(50);
+  const vs = await agent.vswitch();
+  if (!(await vs.lock(GC_LOCK, agent.settings.activeTimeoutMs))) {
+    throw new CniError(CODE.tryAgainLater, "a CNI GC of this VM is still running; try again later");
   }
+  await vs.unlock(GC_LOCK);
 }
 
 async function network(agent: Agent, conf: NetConf): Promise<NetworkInfo> {
@@ -66,6 +49,14 @@ export async function add(agent: Agent, conf: NetConf, env: CniEnv): Promise<Cni
   const containerId = env.containerId as string;
   const ifname = env.ifname as string;
   const netns = env.netns as string;
+  try {
+    await stat(netns);
+  } catch (e) {
+    throw new CniError(
+      CODE.unknownContainer,
+      `CNI_NETNS ${netns}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}: the container's network namespace does not exist`,
+    );
+  }
   await waitForGc(agent);
   const vs = await agent.vswitch();
   const [existing, net] = await Promise.all([vs.list(), network(agent, conf)]);
@@ -78,7 +69,7 @@ export async function add(agent: Agent, conf: NetConf, env: CniEnv): Promise<Cni
   }
   // Half-done work of processes that died (one OVSDB read when there is none).
   await gc(agent, { cheap: true });
-  const att = conf.pool > 0 ? await addFromPool(agent, net, containerId, netns, ifname) : undefined;
+  const att = conf.pool > 0 ? await addFromPool(agent, conf, net, containerId, netns, ifname) : undefined;
   const result = att
     ? att
     : await attach(agent, {
@@ -87,6 +78,7 @@ export async function add(agent: Agent, conf: NetConf, env: CniEnv): Promise<Cni
         ifname,
         state: "attached",
         via: "cni",
+        cniNetwork: conf.name,
         portName: `cni-${containerId.slice(0, 12)}`,
       });
   if (conf.pool > 0) (await import("./pool-fill.js")).refillInBackground(agent, conf);
@@ -96,17 +88,23 @@ export async function add(agent: Agent, conf: NetConf, env: CniEnv): Promise<Cni
 /** ADD with a ready port: no API port to create, OVN has bound it already. */
 async function addFromPool(
   agent: Agent,
+  conf: NetConf,
   net: NetworkInfo,
   containerId: string,
   netns: string,
   ifname: string,
 ): Promise<Attachment | undefined> {
-  const claimed = await claimPort(agent, net, "cni", { id: containerId, netns, ifname });
+  const claimed = await claimPort(agent, net, "cni", {
+    id: containerId,
+    netns,
+    ifname,
+    cniNetwork: conf.name,
+  });
   if (!claimed) return undefined;
   const vs = await agent.vswitch();
   try {
     await connect(agent, claimed.att, claimed.port, net, { netns }, ifname);
-    await vs.update(claimed.att.tag, { state: "attached", owner: null });
+    await finish(vs, claimed.att.tag, { state: "attached", owner: null });
   } catch (e) {
     await deallocate(agent, claimed.att).catch((u: unknown) => {
       (e as Error).message += ` (undo was incomplete, run "ovn-docker gc": ${(u as Error).message})`;
@@ -224,25 +222,11 @@ export async function status(agent: Agent, conf: NetConf): Promise<void> {
 }
 
 export async function garbageCollect(agent: Agent, conf: NetConf): Promise<{ removed: Attachment[] }> {
-  const lock = gcLockFile(agent);
-  await mkdir(agent.settings.stateDir, { recursive: true, mode: 0o700 });
-  for (;;) {
-    try {
-      await writeFile(lock, `${selfOwner()}\n`, { flag: "wx", mode: 0o600 });
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      const holder = await gcHolder(agent);
-      if (holder)
-        throw new CniError(
-          CODE.tryAgainLater,
-          `another CNI GC (process ${holder}) is running; try again later`,
-        );
-      await rm(lock, { force: true }); // left by a GC that died
-    }
+  const vs = await agent.vswitch();
+  if (!(await vs.lock(GC_LOCK, 0))) {
+    throw new CniError(CODE.tryAgainLater, "another CNI GC of this VM is running; try again later");
   }
   try {
-    const vs = await agent.vswitch();
     const inFlight = (a: Attachment) =>
       a.via === "cni" && (a.state === "reserving" || a.state === "detaching") && ownerAlive(a.owner);
     // ADD/DEL that began before the lock finish first.
@@ -258,22 +242,36 @@ export async function garbageCollect(agent: Agent, conf: NetConf): Promise<{ rem
     try {
       networkId = (await agent.network(conf.network)).network.id;
     } catch (e) {
-      if ((e as Error).name !== "AgentError") throw e; // the network is gone: match by name
+      if ((e as Error).name !== "AgentError") throw e; // the API network is gone
     }
+    // This CNI network's attachments: recorded with its name (older rows: by the API network).
+    const mine = (a: Attachment) =>
+      a.cniNetwork !== undefined
+        ? a.cniNetwork === conf.name
+        : networkId !== undefined && a.networkId === networkId;
     const valid = new Set((conf.validAttachments ?? []).map((v) => `${v.containerID}\0${v.ifname}`));
     const removed: Attachment[] = [];
+    const problems: string[] = [];
     for (const a of atts) {
-      if (a.via !== "cni" || a.state === "pool") continue; // ready ports are no attachments
-      if (a.networkId !== networkId && a.networkName !== conf.network && a.networkId !== conf.network)
-        continue;
+      if (a.via !== "cni" || a.state === "pool" || !mine(a)) continue; // ready ports are no attachments
       if (valid.has(`${a.container}\0${a.ifname}`)) continue;
-      await detach(agent, vs, a);
-      removed.push(a);
+      // As much as possible: one failure does not keep the others.
+      try {
+        if (await detach(agent, vs, a)) removed.push(a);
+      } catch (e) {
+        problems.push(`${a.container}/${a.ifname} (VLAN ${a.tag}): ${(e as Error).message}`);
+      }
     }
     // and half-done work of dead processes, of any front end
     await gc(agent, { cheap: true });
+    if (problems.length > 0) {
+      throw new CniError(
+        CODE.tryAgainLater,
+        `GC removed ${removed.length} attachment(s), ${problems.length} could not be removed: ${problems.join("; ")}`,
+      );
+    }
     return { removed };
   } finally {
-    await rm(lock, { force: true });
+    await vs.unlock(GC_LOCK);
   }
 }

@@ -10,8 +10,9 @@
 
 import type { Agent, NetworkInfo } from "../agent/agent.js";
 import { AgentError } from "../agent/agent.js";
-import { allocate, deallocate, detach } from "../agent/attach.js";
+import { allocate, deallocate, detach, finish } from "../agent/attach.js";
 import { type FixedIp, NeutronApiError, type Subnet } from "../client/index.js";
+import type { Attachment } from "../vswitch/vswitch.js";
 import { type Handler, type Logger, PluginError } from "./protocol.js";
 import { bareIp, dockerRows, prefixLength, sameCidr, VIA } from "./records.js";
 
@@ -50,6 +51,18 @@ export class IpamDriver {
     private readonly agent: Agent,
     private readonly log: Logger,
   ) {}
+
+  /** Undoes an allocation after a failure; what it could not undo is logged for the operator. */
+  private async undo(att: Attachment): Promise<void> {
+    try {
+      await deallocate(this.agent, att);
+    } catch (u) {
+      this.log.error("undo of an address allocation failed: run ovn-docker gc", {
+        vlan: att.tag,
+        err: (u as Error).message,
+      });
+    }
+  }
 
   handlers(): Record<string, Handler> {
     return {
@@ -272,15 +285,14 @@ export class IpamDriver {
     try {
       // Done: a restarted driver must not take this for abandoned work (gc leaves owner-less
       // "attached" rows of the Docker driver to Docker).
-      const vs = await this.agent.vswitch();
-      await vs.update(att.tag, { state: "attached", owner: null });
+      await finish(await this.agent.vswitch(), att.tag, { state: "attached", owner: null });
     } catch (e) {
-      await deallocate(this.agent, att).catch(() => {});
+      await this.undo(att);
       throw e;
     }
     const ip = port.fixed_ips.find((f) => f.subnet_id === subnet.id)?.ip_address;
     if (!ip) {
-      await deallocate(this.agent, att).catch(() => {});
+      await this.undo(att);
       throw new PluginError(`the network service gave port ${port.id} no address on ${subnet.cidr}`);
     }
     this.log.info("address", { ip, vlan: att.tag, port: port.id, network: network.network.name });

@@ -124,7 +124,11 @@ export class NetworkDriver {
       );
     }
     if (!mine) {
-      const ok = await vs.update(row.tag, { container: endpointId }, { state: "attached" });
+      const ok = await vs.update(
+        row.tag,
+        { container: endpointId },
+        { state: "attached", owner: null, container: null },
+      );
       if (!ok) throw new PluginError(`the port of ${ip} (VLAN ${row.tag}) was being taken apart; try again`);
     }
     this.log.info("endpoint", { endpoint: endpointId, ip, vlan: row.tag, port: row.portId });

@@ -49,6 +49,8 @@ export interface Attachment {
   netns?: string | undefined;
   /** The front end that made it and owns its lifecycle: "cli" (also when absent), "cni", "docker". */
   via?: string | undefined;
+  /** ovn-cni: the CNI network (the conflist's name) it was added for; GC is per CNI network. */
+  cniNetwork?: string | undefined;
   networkId?: string | undefined;
   networkName?: string | undefined;
   /** The API port (Neutron port id). */
@@ -78,6 +80,7 @@ export interface AttachmentFields {
   ifname?: string;
   netns?: string;
   via?: string;
+  cniNetwork?: string;
   networkId?: string;
   networkName?: string;
   portId?: string | null;
@@ -97,6 +100,7 @@ const FIELD_KEYS: Record<keyof AttachmentFields, string> = {
   ifname: "ifname",
   netns: "netns",
   via: "via",
+  cniNetwork: "cni-network",
   networkId: "network-id",
   networkName: "network-name",
   portId: "port-id",
@@ -106,6 +110,15 @@ const FIELD_KEYS: Record<keyof AttachmentFields, string> = {
   mode: "mode",
   created: "created",
 };
+
+/** What `update` checks before it writes (compare-and-swap); null = the key is absent. */
+export interface UpdateExpectation {
+  state?: AttachmentState;
+  /** The reservation's creation time: a row of the same tag reserved again has another. */
+  created?: string;
+  owner?: string | null;
+  container?: string | null;
+}
 
 export const POOL_KEY = `${KEY}pool:`;
 
@@ -163,6 +176,7 @@ function decodeAttachment(
     ifname: g("ifname"),
     netns: g("netns"),
     via: g("via"),
+    cniNetwork: g("cni-network"),
     networkId: g("network-id"),
     networkName: g("network-name"),
     portId: g("port-id"),
@@ -353,14 +367,18 @@ export class VSwitch {
    * Records fields on an attachment. With `expect`, a compare-and-swap: it applies only if the
    * attachment's state is still `expect` (returns false otherwise).
    */
-  async update(tag: number, fields: AttachmentFields, expect?: { state: AttachmentState }): Promise<boolean> {
+  async update(tag: number, fields: AttachmentFields, expect?: UpdateExpectation): Promise<boolean> {
     const name = `${PORT_PREFIX}${tag}`;
     const tx = this.db.transaction();
     const before = tx.select("Interface", [["name", "==", name]], ["external_ids"]);
     const r0 = await tx.execute();
     const row = r0.rows(before)[0];
     if (!row) return false;
-    if (expect && (row.external_ids[`${KEY}state`] ?? "reserving") !== expect.state) return false;
+    const e = row.external_ids;
+    if (expect?.state !== undefined && (e[`${KEY}state`] ?? "reserving") !== expect.state) return false;
+    if (expect?.created !== undefined && e[`${KEY}created`] !== expect.created) return false;
+    if (expect?.owner !== undefined && (e[`${KEY}owner`] ?? null) !== expect.owner) return false;
+    if (expect?.container !== undefined && (e[`${KEY}container`] ?? null) !== expect.container) return false;
     const { set, remove } = encodeFields(fields);
     const next: Record<string, string> = { ...row.external_ids, ...set };
     for (const k of remove) delete next[k];
@@ -385,6 +403,38 @@ export class VSwitch {
       }
       throw e;
     }
+  }
+
+  /**
+   * Takes an OVSDB lock of the VM's database (RFC 7047 4.1.8): held by this connection until
+   * `unlock`, and released by the server when the process dies (no stale lock files). Waits up
+   * to `timeoutMs` for a holder to let go; false when it did not.
+   */
+  async lock(name: string, timeoutMs: number): Promise<boolean> {
+    let on: ((n: string) => void) | undefined;
+    const granted = new Promise<true>((resolve) => {
+      on = (n: string) => {
+        if (n === name) resolve(true);
+      };
+      this.client.on("locked", on);
+    });
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      if (await this.client.lock(name)) return true;
+      const timedOut = new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), timeoutMs);
+      });
+      const got = await Promise.race([granted, timedOut]);
+      if (!got) await this.client.unlock(name);
+      return got;
+    } finally {
+      clearTimeout(timer);
+      if (on) this.client.off("locked", on);
+    }
+  }
+
+  async unlock(name: string): Promise<void> {
+    await this.client.unlock(name);
   }
 
   /** Pool settings per network id, kept on the bridge's external_ids (survive agent restarts). */

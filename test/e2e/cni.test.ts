@@ -201,6 +201,8 @@ describe("ovn-cni, invoked directly", () => {
     ]).catch((e: { stdout: string }) => ({ stdout: `FAILED ${e.stdout}` }));
     assert.match(ping.stdout, /1 packets received/, "first ping from the CNI container to vm2's");
 
+    // the CLI's rm of a name that happens to prefix the CNI container's id does not touch it
+    await sb.exec("vm1", ["ovn-docker", "rm", "c-add"]);
     const chk = await cni("CHECK", conf({ prevResult: res }), cniEnv("c-add-1", netns));
     assert.equal(chk.code, 0, JSON.stringify(chk.out));
     // ADD twice for the same attachment is refused and changes nothing
@@ -262,16 +264,23 @@ describe("ovn-cni, invoked directly", () => {
     const n2 = await newNetns();
     assert.equal((await cni("ADD", conf(), cniEnv("c-gc-keep", n1))).code, 0);
     assert.equal((await cni("ADD", conf(), cniEnv("c-gc-drop", n2))).code, 0);
+    // another CNI network on the same API network: not this GC's business
+    const n3 = await newNetns();
+    const other = conf({ name: "LS1-other", network: "LS1" });
+    assert.equal((await cni("ADD", other, cniEnv("c-gc-other", n3))).code, 0);
     const gc = await cni(
       "GC",
       conf({ "cni.dev/valid-attachments": [{ containerID: "c-gc-keep", ifname: "eth0" }] }),
     );
     assert.equal(gc.code, 0, JSON.stringify(gc.out));
     const now = await vmState();
-    assert.equal(now.ovs.length, before.ovs.length + 1, "one attachment left");
+    assert.equal(now.ovs.length, before.ovs.length + 2, "the kept one and LS1-other's are left");
     assert.equal((await cni("CHECK", conf(), cniEnv("c-gc-keep", n1))).code, 0, "the kept one still checks");
     assert.equal((await cni("CHECK", conf(), cniEnv("c-gc-drop", n2))).out.code, 101);
+    assert.equal((await cni("CHECK", other, cniEnv("c-gc-other", n3))).code, 0, "LS1-other's stays");
     assert.equal((await cni("GC", conf({ "cni.dev/valid-attachments": [] }))).code, 0);
+    assert.equal((await cni("CHECK", other, cniEnv("c-gc-other", n3))).code, 0, "LS1-other's stays");
+    assert.equal((await cni("GC", { ...other, "cni.dev/valid-attachments": [] })).code, 0);
     assert.deepEqual(await vmState(), before);
   });
 
@@ -368,7 +377,7 @@ describe("ovn-cni, invoked directly", () => {
       ["ADD", conf({ credentials: "relative/openrc" }), e, 7, /absolute path/],
       ["ADD", conf(), { ...e, CNI_NETNS: "" }, 4, /CNI_NETNS is not set/],
       ["ADD", conf(), { ...e, CNI_IFNAME: "this-name-is-too-long" }, 4, /not an interface name/],
-      ["ADD", conf(), { ...e, CNI_NETNS: "/run/netns/does-not-exist" }, 100, /does-not-exist/],
+      ["ADD", conf(), { ...e, CNI_NETNS: "/run/netns/does-not-exist" }, 3, /does-not-exist.*does not exist/],
       ["GC", conf(), {}, 7, /valid-attachments" is missing/],
     ];
     for (const [cmd, c, env, code, msg] of cases) {

@@ -173,3 +173,54 @@ describe("attachment records", () => {
     }
   });
 });
+
+describe("guards for concurrent front ends", () => {
+  test("update's expectation: same reservation (created), same owner, no container yet", async () => {
+    const vs = await VSwitch.open({ remote: server.unixRemote, bridge: "br-vm" });
+    try {
+      const a = await vs.reserve({ owner: "1:1", created: "2026-01-01T00:00:00.000Z", ifname: "eth0" });
+      assert.equal(
+        await vs.update(a.tag, { state: "detaching" }, { created: "2026-01-01T00:00:00.001Z" }),
+        false,
+      );
+      assert.equal(await vs.update(a.tag, { state: "detaching" }, { owner: "2:2" }), false);
+      assert.equal(await vs.update(a.tag, { state: "detaching" }, { owner: null }), false);
+      assert.equal((await vs.get(a.tag))?.state, "reserving", "a failed expectation writes nothing");
+      assert.equal(
+        await vs.update(
+          a.tag,
+          { owner: null, state: "attached" },
+          { created: a.created as string, owner: "1:1" },
+        ),
+        true,
+      );
+      assert.equal(await vs.update(a.tag, { container: "ep1" }, { owner: null, container: null }), true);
+      assert.equal(await vs.update(a.tag, { container: "ep2" }, { container: null }), false, "taken already");
+      assert.equal((await vs.get(a.tag))?.container, "ep1");
+      await vs.release(a.tag);
+      assert.equal(await vs.update(a.tag, { state: "attached" }), false, "no row, no write");
+    } finally {
+      await vs.close();
+    }
+  });
+
+  test("OVSDB locks: one holder at a time, waiters get it when it is let go or its connection dies", async () => {
+    const [a, b] = await Promise.all([
+      VSwitch.open({ remote: server.unixRemote, bridge: "br-vm" }),
+      VSwitch.open({ remote: server.unixRemote, bridge: "br-vm" }),
+    ]);
+    try {
+      assert.equal(await a.lock("ovn_cni_gc", 0), true);
+      assert.equal(await b.lock("ovn_cni_gc", 100), false, "held by a: b gives up after its timeout");
+      const waiting = b.lock("ovn_cni_gc", 10_000);
+      await new Promise((r) => setTimeout(r, 50));
+      await a.unlock("ovn_cni_gc");
+      assert.equal(await waiting, true, "b gets it once a lets go");
+      await b.close(); // a holder that goes away (a process that died) releases it
+      assert.equal(await a.lock("ovn_cni_gc", 5_000), true);
+      await a.unlock("ovn_cni_gc");
+    } finally {
+      await Promise.all([a.close(), b.close().catch(() => undefined)]);
+    }
+  });
+});
