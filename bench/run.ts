@@ -30,7 +30,10 @@ const SUITES: Record<string, { description: string; load: () => Promise<Suite> }
     description: "ovn-docker run (cold, warm pool) and rm vs bare docker run --net=none; first ping",
     load: async () => (await import("./agent/index.js")).agentSuite,
   },
-  // cni:    { description: "...", load: async () => (await import("./cni/index.js")).cniSuite },
+  cni: {
+    description: "ovn-cni ADD/DEL wall time vs the bridge plugin (host-local IPAM); VERSION floor",
+    load: async () => (await import("./cni/index.js")).cniSuite,
+  },
 };
 
 const USAGE = `usage: npm run bench [-- [SUITE...] [--ports N] [--repeat R] [--only CASE,...] [--docs|--no-docs] [--docs-from FILE]]
