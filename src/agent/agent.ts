@@ -3,9 +3,16 @@
 // (the CLI, the CNI plugin, the Docker driver) builds one of these and calls the core.
 
 import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { networkInterfaces } from "node:os";
 import path from "node:path";
 import ipaddr from "ipaddr.js";
-import { type Network, type NeutronClient, openClient, type Subnet } from "../client/index.js";
+import {
+  type FetchLike,
+  type Network,
+  type NeutronClient,
+  openClient,
+  type Subnet,
+} from "../client/index.js";
 import { VSwitch } from "../vswitch/vswitch.js";
 import { Engine } from "./engine.js";
 import { execCommand } from "./exec.js";
@@ -31,6 +38,8 @@ export interface AgentSettings {
   activeTimeoutMs: number;
   /** How long to wait for the VM's Open_vSwitch database (default 15 s). */
   ovsdbWaitMs?: number | undefined;
+  /** The HTTP client for the API (default: node's fetch). */
+  fetch?: FetchLike | undefined;
   env: NodeJS.ProcessEnv;
 }
 
@@ -91,6 +100,7 @@ export class Agent {
         env: this.settings.env,
         ...(this.settings.cred !== undefined ? { cred: this.settings.cred } : {}),
         cacheFile: path.join(this.settings.stateDir, "token.json"),
+        ...(this.settings.fetch ? { fetch: this.settings.fetch } : {}),
       });
     }
     return this.apiClient;
@@ -137,8 +147,34 @@ export class Agent {
     return this.vif;
   }
 
+  /** The MACs of the uplink and the bridge that getifaddrs(3) knows (those with an address): no process. */
+  private quickMacs(): string[] {
+    const ifs = networkInterfaces();
+    return [this.settings.uplink, this.settings.bridge].flatMap((n) =>
+      (ifs[n] ?? []).map((a) => a.mac.toLowerCase()).filter((m) => m !== "00:00:00:00:00:00"),
+    );
+  }
+
+  private async readVifCache(macs: readonly string[]): Promise<string | undefined> {
+    try {
+      const cached = JSON.parse(await readFile(path.join(this.settings.stateDir, "vif-id.json"), "utf8")) as {
+        mac?: string;
+        vif_id?: string;
+      };
+      if (cached.mac && macs.includes(cached.mac) && cached.vif_id && UUID.test(cached.vif_id))
+        return cached.vif_id;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT" && !(e instanceof SyntaxError)) throw e;
+    }
+    return undefined;
+  }
+
   private async discoverVif(): Promise<string> {
     if (this.settings.vifId) return this.settings.vifId;
+    // The cached answer, checked against the MACs the C library lists (an interface with an
+    // address, e.g. the bridge's internal port): no `ip` process on the common path.
+    const quick = await this.readVifCache(this.quickMacs());
+    if (quick) return quick;
     // The VM's MAC is on its NIC, or (OVS on the NIC, as here) on the bridge's internal port.
     const uplinkMac = await this.macOf(this.settings.uplink);
     if (!uplinkMac) {
@@ -151,13 +187,8 @@ export class Agent {
       ...new Set([uplinkMac, await this.macOf(this.settings.bridge)].filter((m): m is string => !!m)),
     ];
     const cacheFile = path.join(this.settings.stateDir, "vif-id.json");
-    try {
-      const cached = JSON.parse(await readFile(cacheFile, "utf8")) as { mac?: string; vif_id?: string };
-      if (cached.mac && macs.includes(cached.mac) && cached.vif_id && UUID.test(cached.vif_id))
-        return cached.vif_id;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT" && !(e instanceof SyntaxError)) throw e;
-    }
+    const cached = await this.readVifCache(macs);
+    if (cached) return cached;
     const ports = (await this.api().listPorts({ mac_address: macs })).filter(
       (p) => p["binding:profile"]?.parent_name === undefined,
     );

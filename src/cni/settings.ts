@@ -4,6 +4,7 @@
 
 import { readFileSync } from "node:fs";
 import type { AgentSettings } from "../agent/agent.js";
+import { httpFetch } from "../client/http-fetch.js";
 import type { NetConf } from "./config.js";
 import { CniError, CODE } from "./errors.js";
 
@@ -58,6 +59,8 @@ export function agentSettings(conf: NetConf, env: NodeJS.ProcessEnv): AgentSetti
     activeTimeoutMs: conf.activeTimeoutMs ?? 30_000,
     // A runtime waits for us: a missing database is reported soon, as try-again-later.
     ovsdbWaitMs: 3_000,
+    // node:http, not fetch: see src/client/http-fetch.ts (bench/cni).
+    fetch: httpFetch,
     env: credentialsEnv(conf, env),
   };
 }
