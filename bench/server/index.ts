@@ -129,6 +129,13 @@ export interface Decile {
   ports_per_s: number;
 }
 
+/** NB transactions the service has committed so far (its /metrics, outcome "ok"). */
+async function nbTransactions(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const m = /^nb_transaction_duration_seconds_count\{outcome="ok"\} (\d+)/m.exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
 export interface CaseResult {
   id: string;
   label: string;
@@ -149,6 +156,8 @@ export interface CaseResult {
   deciles?: Decile[];
   /** NB rows found by the check after the run (parents + children). */
   verified_lsps: number;
+  /** API cases: NB transactions the service committed during the run (its /metrics), so ports per transaction. */
+  nb_transactions?: number;
   /** Every repetition's ports/s and p50, in the order run (the row's other numbers are medians). */
   reps?: { ports_per_s: number[]; p50_ms: number[] };
 }
@@ -253,19 +262,22 @@ async function runCase(spec: CaseSpec, opts: SuiteOptions): Promise<CaseResult> 
     let serverCpu: number | null = null;
     let rss: number | null = null;
     let nbCpu: number;
+    let nbTx: number | undefined;
     let method: string;
     if (spec.kind === "api" || spec.kind === "floor") {
       const s0 = processCpuS(svc.pid);
       const n0 = processCpuS(nbPid);
+      const tx0 = await nbTransactions(svc.url);
       t =
         spec.kind === "api"
           ? await runApi(f, spec.ports, spec.concurrency)
           : await runFloor(f, spec.ports, spec.concurrency);
       serverCpu = processCpuS(svc.pid) - s0;
       nbCpu = processCpuS(nbPid) - n0;
+      nbTx = (await nbTransactions(svc.url)) - tx0;
       rss = processRssMiB(svc.pid);
       method =
-        `${spec.kind === "api" ? "POST /v2.0/ports with binding:profile {parent_name, tag}" : "GET /v2.0/networks/{id} (no NB write)"}, fetch (undici) keep-alive, ` +
+        `${spec.kind === "api" ? "POST /v2.0/ports with binding:profile {parent_name, tag}" : "GET /v2.0/networks/{id} (no NB write)"}, node:http keep-alive Agent (one socket per outstanding request), ` +
         `${spec.concurrency === 1 ? "one request at a time" : `${spec.concurrency} requests outstanding`}; ` +
         `service: \`ovn-docker server\` (its own process), one NB connection`;
     } else {
@@ -297,6 +309,7 @@ async function runCase(spec: CaseSpec, opts: SuiteOptions): Promise<CaseResult> 
       server_rss_mib: rss,
       ...(d ? { deciles: d } : {}),
       verified_lsps: v.lsps,
+      ...(nbTx === undefined ? {} : { nb_transactions: nbTx }),
     };
   } finally {
     await bed.close();
@@ -377,7 +390,7 @@ function analyse(res: ServerResults): Pick<ServerResults, "ratios" | "goals"> {
       ? `${num(a16.ports_per_s)} ports/s over ${num(a16.ports)} ports (${num((a16.ports_per_s / GOAL_PORTS_PER_S) * 100)} % of the goal)` +
         (f16
           ? `; for scale, the HTTP floor (an authenticated GET, no NB write) ran at ${num(f16.ports_per_s)} req/s at the same concurrency, ` +
-            `with the client (fetch) using ${num((f16.client_cpu_s / f16.ports) * 1e6)} µs of CPU per request`
+            `with the client (node:http) using ${num((f16.client_cpu_s / f16.ports) * 1e6)} µs of CPU per request`
           : "")
       : "not measured in this run",
   });
@@ -563,8 +576,10 @@ service's Neutron API, end to end: the service runs as its own process
 (\`node dist/src/cli/main.js server --config … --nb tcp:127.0.0.1:P --listen 127.0.0.1:Q\`,
 log level \`${res.serverLogLevel}\`, the command's default), configured by
 \`ovn-docker server init --json\`, against a real standalone NB ovsdb-server; the client
-logs in once (\`POST /v3/auth/tokens\`, the member user "demo") and sends requests with Node's
-\`fetch\` (undici, keep-alive; one connection per outstanding request). Latency runs from
+logs in once (\`POST /v3/auth/tokens\`, the member user "demo") and sends the measured requests
+with \`node:http\` over a keep-alive \`Agent\` (one connection per outstanding request; until
+2026-11-29 08:30 UTC it used \`fetch\`/undici, which cost 2-3x the client CPU per request on the same
+cores as the service and NB, so earlier numbers are not comparable). Latency runs from
 just before a request is sent until its response body is read. Client, service and
 ovsdb-server are separate processes, so their CPU is counted separately (CPU used during the
 case divided by the ports created).
@@ -698,7 +713,7 @@ export const serverSuite: Suite = {
     const reps = new Map<string, CaseResult[]>(specs.map((s) => [s.id, []]));
     const show = (c: CaseResult) =>
       opts.log(
-        `  ${c.label.padEnd(40)} ${num(c.ports_per_s).padStart(7)} ports/s  p50 ${num(c.lat_ms.p50, 3)} ms  p99 ${num(c.lat_ms.p99, 3)} ms  wall ${num(c.wall_s, 2)} s  (verified ${num(c.verified_lsps)} LSPs)`,
+        `  ${c.label.padEnd(40)} ${num(c.ports_per_s).padStart(7)} ports/s  p50 ${num(c.lat_ms.p50, 3)} ms  p99 ${num(c.lat_ms.p99, 3)} ms  wall ${num(c.wall_s, 2)} s  (verified ${num(c.verified_lsps)} LSPs)${c.nb_transactions ? `, ${num(c.ports / c.nb_transactions, 1)} ports per NB transaction` : ""}`,
       );
     try {
       for (let r = 1; r <= repeat; r++) {
