@@ -267,7 +267,7 @@ describe("request ids", () => {
     const mine = logs().filter((l) => l.request_id === id);
     assert.deepEqual(
       mine.map((l) => l.msg),
-      ["incoming request", "request completed"],
+      ["request completed"],
     );
     for (const l of mine) {
       assert.equal(l.level, "info");
@@ -409,16 +409,35 @@ describe("log redaction", () => {
       msg: string;
       level: string;
       req: { headers: Record<string, string> };
-      res: { statusCode: number; headers: Record<string, string> };
+      res?: unknown;
+      statusCode?: number;
+      method?: string;
+      url?: string;
+      responseTime?: number;
+      request_id?: string;
       body: Json;
       err?: { type: string; message: string; code?: string };
     }
     const parsed = lines.map((l) => JSON.parse(l) as Line);
-    const incoming = parsed.filter((l) => l.msg === "incoming request").map((l) => l.req.headers);
+    // The handler logged the request with its headers: censored there.
+    const incoming = parsed.filter((l) => l.msg === "authenticating").map((l) => l.req.headers);
     assert.ok(incoming.some((h) => h["x-auth-token"] === CENSOR && h.authorization === CENSOR));
     assert.ok(incoming.every((h) => typeof h["user-agent"] === "string"));
+    // One line per request, without headers: id, method, url, status, duration.
+    assert.ok(!parsed.some((l) => l.msg === "incoming request"));
     const completed = parsed.filter((l) => l.msg === "request completed");
-    assert.ok(completed.some((l) => l.res.statusCode === 201 && l.res.headers["x-subject-token"] === CENSOR));
+    assert.ok(
+      completed.some(
+        (l) =>
+          l.statusCode === 201 &&
+          l.method === "POST" &&
+          l.url === "/v3/auth/tokens" &&
+          typeof l.responseTime === "number" &&
+          typeof l.request_id === "string" &&
+          l.res === undefined &&
+          l.req === undefined,
+      ),
+    );
     const [first, second, third] = parsed.filter((l) => l.msg === "authenticating").map((l) => l.body);
     assert.ok(first && second && third);
     assert.equal(first.auth?.identity?.password, CENSOR);

@@ -8,7 +8,7 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { hostname } from "node:os";
-import { type FastifyServerOptions, LogController } from "fastify";
+import { type FastifyReply, type FastifyRequest, type FastifyServerOptions, LogController } from "fastify";
 import { DEFAULT_BODY_LIMIT } from "./body-limit.js";
 
 /** The header OpenStack services answer with, and that clients may send to carry an id along. */
@@ -184,6 +184,40 @@ export type OpsServerOptions = Pick<
 >;
 
 /**
+ * One line per request instead of fastify's two ("incoming request" with the request's headers,
+ * then "request completed" with the response's): "request completed" once the response is sent,
+ * with the request id (the logger's binding), method, url, status and duration (ms), and no
+ * headers. Errors are still logged by fastify as before ("request errored", the error handler's
+ * line). Serialising and redacting two sets of headers per request was a large part of the
+ * service's CPU per request (docs/benchmarks.md, bench/server).
+ */
+export class OneLineLogController extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(
+    error: Error | null | undefined,
+    request: FastifyRequest,
+    reply: FastifyReply,
+    metadata?: Record<string, unknown>,
+  ): void {
+    if (error) {
+      super.requestCompleted(error, request, reply, metadata);
+      return;
+    }
+    if (this.isLogDisabled(request)) return;
+    reply.log.info(
+      {
+        method: request.method,
+        url: request.url,
+        statusCode: reply.statusCode,
+        responseTime: reply.elapsedTime,
+      },
+      "request completed",
+    );
+  }
+}
+
+/**
  * The fastify server options this module owns, to spread into `Fastify({...})`:
  * the logger, `genReqId` (a server option, not a logger one: fastify ignores `logger.genReqId`),
  * the request id's log label and the body limit.
@@ -194,7 +228,7 @@ export function serverOptions(input: ServerOptionsInput = {}): OpsServerOptions 
     genReqId: genRequestId,
     // genReqId reads the header itself, so that a malformed id is replaced, not trusted.
     requestIdHeader: false,
-    logController: new LogController({ requestIdLogLabel: REQUEST_ID_LOG_LABEL }),
+    logController: new OneLineLogController({ requestIdLogLabel: REQUEST_ID_LOG_LABEL }),
     bodyLimit: input.bodyLimit ?? DEFAULT_BODY_LIMIT,
   };
 }
