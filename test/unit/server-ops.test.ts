@@ -621,7 +621,8 @@ describe("next to the real Keystone plugin", () => {
     assert.equal(check.statusCode, 200);
     assert.match(String(check.headers["x-openstack-request-id"]), REQ_ID);
     const all = lines.join("");
-    assert.ok(lines.length >= 4);
+    // One line per request (no headers in it).
+    assert.ok(lines.length >= 2);
     assert.ok(!all.includes(token), "the token reached the log");
     assert.ok(!all.includes(PASSWORD), "the password reached the log");
   });
