@@ -346,6 +346,9 @@ function combine(reps: CaseResult[]): CaseResult {
       2,
     ),
     server_rss_mib: nullable((c) => c.server_rss_mib),
+    ...(first.nb_transactions === undefined
+      ? {}
+      : { nb_transactions: Math.round(med((c) => c.nb_transactions ?? 0)) }),
     reps: { ports_per_s: reps.map((c) => c.ports_per_s), p50_ms: reps.map((c) => c.lat_ms.p50) },
   };
 }
@@ -497,7 +500,8 @@ function timeLines(res: ServerResults): string[] {
     out.push(
       `${c.label}: in ${num(c.wall_s, 2)} s of wall time the service used ${num(c.server_cpu_s ?? Number.NaN, 2)} s of CPU ` +
         `(${pct(c.server_cpu_s ?? Number.NaN)} % of a core), ovsdb-server ${num(c.nb_cpu_s, 2)} s (${pct(c.nb_cpu_s)} %), ` +
-        `the client ${num(c.client_cpu_s, 2)} s (${pct(c.client_cpu_s)} %); the service's RSS at the end ${num(c.server_rss_mib ?? Number.NaN)} MiB`,
+        `the client ${num(c.client_cpu_s, 2)} s (${pct(c.client_cpu_s)} %); the service's RSS at the end ${num(c.server_rss_mib ?? Number.NaN)} MiB` +
+        (c.nb_transactions ? `; ${num(c.ports / c.nb_transactions, 1)} ports per NB transaction` : ""),
     );
   }
   return out;
