@@ -93,19 +93,39 @@ const NOTES = `**Observations** (2026-11-29, by hand; re-check them when the ser
   (src/server/neutron/ports.ts), which copied the network's whole set of used MACs for every
   port: O(ports on the network) per port. MACs are now checked in place; parsed CIDRs are
   memoised (\`ipaddr.parseCIDR\` ran on every port read, ~110 µs). This run is after the fix.
-- What still grows with NB: each port's NB transaction changes the switch's \`ports\` set,
-  and ovsdb-server writes the whole column (one uuid per port) to its log for every
-  transaction; the NB's CPU per port and the p50 per tenth grow with it (the long run above).
-  Fewer, larger transactions are the lever: the service already batches concurrent requests
-  (\`PortCreator\`), but writes one batch at a time, and at concurrency 16 batches stay small.
-- Per request, before the NB write: the HTTP floor row (an authenticated GET answered from the
-  view) shows what HTTP, fastify, the token check and the client's fetch cost on their own;
-  request logging at the default \`info\` level (two lines per request) was 270–330 µs of it
-  in the earlier profile. The throughput goal leaves about 300 µs per port for all of it on
-  2 cores shared by client, service and NB.
-- Next steps, not done: pipeline batches (decide batch k+1 against the generation batch k will
-  write, so a replica keeps two NB transactions in flight without conflicting with itself);
-  one log line per request instead of two.`;
+- **The client changed** (2026-11-29, 08:30 UTC): the measured requests go through
+  \`node:http\` with a keep-alive \`Agent\` (one socket per outstanding request, same latency
+  window) instead of \`fetch\`. Runs before that are not comparable. Measured A/B on the same
+  code (3,000 ports, runs interleaved, median of 2): client CPU per port 1,350 → 560 µs at
+  concurrency 1, 730 → 290 µs at 16; per GET (floor, 16) 440 → 190 µs. On these 2 shared cores
+  that CPU went to the service and NB: API at 16 went from 570 to 1,120 ports/s, p50 22.9 → 13.2 ms
+  (the machine was busy with other work during that A/B, so absolute numbers are low).
+- **One log line per request** (src/server/ops/logging.ts, \`OneLineLogController\`): fastify
+  logged "incoming request" and "request completed", each serialising and redacting a set of
+  headers; now one "request completed" line has the request id, method, url, status and
+  duration. Same A/B: service CPU per port 1,750 → 1,380 µs at concurrency 1, 800 → 750 µs at 16,
+  per GET (floor, 16) 540 → 490 µs. A \`--cpu-prof\` of the service at 16 after both changes:
+  about 30 % idle; of the busy time, pino's one line is still ~9 % (its file write and redaction),
+  the NB socket writes ~8 %, GC ~9 %, the rest spread over fastify's hooks, HTTP parsing, the
+  token check (~4 %), the port's decision and NB encoding, and applying NB's updates to the view.
+- **Tried and dropped: a gather window in \`PortCreator\`.** After a batch, when others were
+  already queued, it waited up to 2 ms (or 5 ms) for the callers it had just answered to come
+  back, so the two groups that alternate at concurrency 16 would merge into one batch. Batches
+  grew only from ~7 to ~8.5 (~10 at 5 ms) ports per NB transaction, and since batches are
+  written one after the other the wait is pure added latency: 810 → 620 ports/s, p50 16.5 → 22 ms
+  (4 interleaved runs each). Larger batches at the same latency need two batches in flight
+  (decide batch k+1 against the switch and parent generations batch k will write); that needs
+  \`createPorts\` (src/ovn/neutron-writes.ts) to take the expected guards instead of reading them
+  from the view, not done.
+- This run was on a machine shared with another engineer's benchmark (the spread tables show
+  it: raw NB at 16 ranged 1,816–3,152 tx/s, p50 4.6–8.7 ms). The concurrency-16 ratio's "met"
+  comes from a slow raw baseline in two of three repetitions: against its quiet repetition
+  (4.617 ms) the API's p50 is 2.6x, as before. Throughput at 16 is bound by the CPU of service +
+  NB + client per port (~550 + ~200 + ~160 µs here): 3,000 ports/s needs that sum under ~660 µs.
+- What still grows with NB: each NB transaction changes the switch's \`ports\` set, and
+  ovsdb-server writes the whole column (one uuid per port) to its log for every transaction;
+  the NB's CPU per port and the p50 per tenth grow with it (the long run above; about 8 ports
+  per transaction at concurrency 16, 27 at 64). Fewer, larger transactions remain the lever.`;
 
 type Kind = "api" | "raw" | "floor";
 
