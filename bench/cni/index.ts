@@ -992,59 +992,41 @@ function docsBody(r: Result, runs: Result[]): string {
   return out.join("\n");
 }
 
-const NOTES = `**Observations** (2026-11-29, by hand, from the traces and the three full runs of that
-day, 08:21, 08:31 and 08:37 UTC; re-check them when the plugin changes):
+const NOTES = `**Observations** (2026-11-29, by hand; re-check them when the plugin changes):
 
-- ovn-cni's ADD took 12.8–14.2x the bridge plugin's, its DEL 8.5–9.1x (medians of the runs). The bridge plugin is
-  a Go binary that makes a veth pair and takes an address from a local file; ovn-cni is a node
-  process that talks to the VM's OVSDB and to the network API and waits for OVN. Its VERSION
-  floor alone (node's start-up and the plugin's first modules) is ~2.4x the bridge plugin's
-  whole ADD: as long as every ADD starts node, bridge-like times are out of reach.
-- Where one ADD goes (the traced ADDs, 1.2–1.4 s on a machine where \`node -e 0\` took
-  175–185 ms): **start-up ~30–35 %** (nsenter, sh and exec ~50 ms; node's bootstrap ~150–240 ms;
-  main.js, stdin and the modules ADD imports, up to the OVSDB connect, 110–150 ms; by
-  load-probe, ADD's imports alone 140–156 ms, 35–45x the static imports VERSION needs);
-  **API ~15 %** (GET networks and GET subnets on every ADD, the POST of the port, one GET
-  port, which was ACTIVE at the first poll: OVN bound the port while the veth was plumbed;
-  the first fetch() also loads undici: 50–105 ms between "fetch>" and its socket connect);
-  **child processes ~25–30 %** (the vif-id discovery's two \`ip -j link show\`, ~90–125 ms, on every
-  ADD although the answer is cached, because the cache is keyed by the MACs they read; and
-  the plumbing: one \`sh -c\` that runs ~10 processes (ip, nsenter+ip, ethtool twice, ip,
-  nsenter+sh, ip -batch, ip route show | grep, ip route add), 175–350 ms over the runs, the
-  largest single step); **exit ~13–20 %** (130–260 ms between the \`exit\` event and the end of
-  the process; 230–320 ms in DEL, a third of it).
-- The exit wait, found with \`node --trace-wasm-compilation-times\`: fetch() parses responses
-  with undici's llhttp, compiled to WebAssembly; after a few responses V8's dynamic tiering
-  recompiles the parser's main function (wasm-function #20, 29 KB) with TurboFan on a
-  background thread: 620 ms of CPU and 24 MB of compiler memory in one ADD, which node waits
-  for before the process exits, and which takes one of the two cores away while the ADD is
-  still working. With \`--liftoff-only\` (wasm stays on the baseline compiler) it is gone: the
-  "node --liftoff-only" rows, 0.74–0.75x ovn-cni's ADD and 0.78x its DEL in the same rounds
-  (two runs).
-  \`process.exit()\` at \`beforeExit\`, \`--no-opt --no-maglev\`, \`--no-wasm-tier-up\` and
-  \`--single-threaded\` did not help (tried by hand). A plain \`fetch()\` of a small answer did
-  not trigger the tier-up either: it takes the plugin's several port-sized JSON answers.
-- A login (no token cached) costs 1.22–1.27x (~200–270 ms); the vifId in the configuration
-  0.88–0.97x (two runs; the spread of each reaches 1.0x).
+- Before the plugin's two fixes below (three full runs, 08:21–08:37 UTC) ovn-cni's ADD took
+  12.8–14.2x the bridge plugin's, its DEL 8.5–9.1x. The bridge plugin is a Go binary that
+  makes a veth pair and takes an address from a local file; ovn-cni is a node process that
+  talks to the VM's OVSDB and to the network API and waits for OVN. Its VERSION floor alone
+  (node's start-up and the plugin's first modules) is ~2.4x the bridge plugin's whole ADD: as
+  long as every ADD starts node, bridge-like times are out of reach.
+- Where one ADD went (traced, 1.2–1.4 s on a machine where \`node -e 0\` took 175–185 ms):
+  start-up ~30–35 % (nsenter, sh and exec ~50 ms; node's bootstrap ~150–240 ms; ADD's imports
+  140–156 ms); API ~15 % (GET networks, GET subnets, POST port, one GET port, which was ACTIVE
+  at the first poll); child processes ~25–30 % (two \`ip -j link show\` for the vif-id,
+  ~90–125 ms, and the plumbing: one \`sh -c\` running ~10 processes, 175–350 ms, the largest
+  single step); exit ~13–20 % (130–320 ms after the \`exit\` event).
+- The exit wait, found with \`node --trace-wasm-compilation-times\`: fetch() (undici) parses
+  HTTP with llhttp compiled to WebAssembly, and after a few port-sized answers V8 recompiles
+  its main function with TurboFan on a background thread: ~620 ms of CPU and 24 MB per ADD,
+  which node waits for before exiting and which takes a core from the ADD meanwhile.
+  **Fixed in the plugin**: it now uses node:http (src/client/http-fetch.ts; native parser),
+  and finds its cached vif-id from getifaddrs (\`os.networkInterfaces()\`) without starting
+  \`ip\`. In a 12-round check right after (same machine state, same run): ADD 1,078 -> 666 ms,
+  DEL 851 -> 517 ms; the "node --liftoff-only" rows, which were 0.75x of ADD before, are now
+  no faster than the plugin as installed (1.1x), so they measure nothing any more. The full
+  run above (08:50 UTC, after both fixes, on a quieter machine): ADD 7.8x, DEL 5.5x the bridge
+  plugin's, against 12.8–14.2x and 8.5–9.1x before.
+- A login (no token cached) costs ~1.25x; the vifId in the configuration is within the noise.
 
-**Ideas to make ADD faster** (not done here; they are changes to src/):
+**Ideas to make ADD faster** (not done):
 
-1. No undici in the plugin: \`node:http\` for its few requests (node's llhttp is C: no wasm,
-   no tier-up, no undici to load); or, as a one-line stopgap, node with \`--liftoff-only\`
-   in the wrapper or the shebang (\`#!/usr/bin/env -S node --liftoff-only\`): -25 % above, on
-   ADD and DEL alike.
-2. Plumbing in two processes instead of ~10: one \`ip -batch\` in the VM and one
-   \`nsenter --net=NETNS ip -batch\` (or \`ip -n NAME\` when CNI_NETNS is /run/netns/NAME) for the
-   container side, the default route in that batch too (\`show | grep || add\` is three more
-   processes), ethtool only where the offloads matter.
-3. The vif-id without processes: the MACs from \`os.networkInterfaces()\` (this network
-   namespace's interfaces that have addresses, with their MACs), or OVN_DOCKER_VIF_ID /
-   \`vifId\` first.
-4. The network (id, subnets, gateways, MTU) cached in stateDir like the token, looked up
-   again when the POST says it is gone: two API round trips less per ADD.
-5. Less start-up: the plugin bundled into one file, or a V8 startup snapshot of its modules
-   (\`node --build-snapshot\`, Node 20); the modules are 10–15 % of an ADD here.
-6. The big one: a per-VM daemon that the plugin hands each call to over a unix socket (as
-   ovn-kubernetes does): warm OVSDB and API connections, token and network caches, JIT-warm
-   code; what is left per container is a small shim's start-up, the POST, the plumbing and
-   OVN's binding.`;
+1. Plumbing in fewer processes (~10 now): one \`ip -batch\` on each side, the default route in
+   the batch (its \`show | grep || add\` is three processes). (\`ip link add ... up\` for a
+   veth pair is refused with ENOTCONN by this kernel: the link-up stays separate.)
+2. The network (id, subnets, gateways, MTU) cached in stateDir like the token: two API round
+   trips less per ADD.
+3. Less start-up: the plugin bundled into one file, or a V8 startup snapshot of its modules.
+4. The big one: a per-VM daemon that the plugin hands each call to over a unix socket (as
+   ovn-kubernetes does): warm connections and caches, JIT-warm code; what is left per container
+   is a small shim's start-up, the POST, the plumbing and OVN's binding.`;
