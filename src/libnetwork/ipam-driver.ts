@@ -11,6 +11,7 @@
 import type { Agent, NetworkInfo } from "../agent/agent.js";
 import { AgentError } from "../agent/agent.js";
 import { allocate, deallocate, detach, finish } from "../agent/attach.js";
+import { selfOwner } from "../agent/owner.js";
 import { type FixedIp, NeutronApiError, type Subnet } from "../client/index.js";
 import type { Attachment } from "../vswitch/vswitch.js";
 import { type Handler, type Logger, PluginError } from "./protocol.js";
@@ -47,6 +48,9 @@ function optionsOf(body: Record<string, unknown>): Record<string, string> {
 }
 
 export class IpamDriver {
+  /** Rows of this driver left reserving/detaching at the last sweep (see releaseUnclaimed). */
+  private halfDone = new Set<string>();
+
   constructor(
     private readonly agent: Agent,
     private readonly log: Logger,
@@ -308,7 +312,27 @@ export class IpamDriver {
     const vs = await this.agent.vswitch();
     const now = Date.now();
     let n = 0;
-    for (const a of await dockerRows(vs)) {
+    const rows = await dockerRows(vs);
+    // Work of this driver that stayed half done (a call failed and so did its undo, e.g. the API
+    // was down): seen in the same state at two sweeps in a row (a minute apart; no call takes
+    // that long), it is taken apart now rather than at the driver's next start.
+    const me = selfOwner();
+    const seen = new Set<string>();
+    for (const a of rows) {
+      if (a.owner !== me || (a.state !== "reserving" && a.state !== "detaching")) continue;
+      const key = `${a.tag}@${a.created}@${a.state}`;
+      seen.add(key);
+      if (!this.halfDone.has(key)) continue;
+      await detach(this.agent, vs, a);
+      this.log.info("took apart half-done work of this driver", {
+        vlan: a.tag,
+        state: a.state,
+        port: a.portId,
+      });
+      n++;
+    }
+    this.halfDone = seen;
+    for (const a of rows) {
       if (a.container || a.state !== "attached") continue;
       const created = Date.parse(a.created ?? "");
       if (!Number.isFinite(created) || now - created < maxAgeMs) continue;
