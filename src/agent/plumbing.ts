@@ -102,8 +102,10 @@ export function plumbScript(spec: PlumbSpec): string {
     `ethtool -K ${i} ${OFFLOADS} >/dev/null 2>&1 || true`,
     v6 ? `sysctl -qw net.ipv6.conf.${i}.disable_ipv6=0 net.ipv6.conf.${i}.accept_ra=0` : "",
     `ip -batch - <<'EOF'\n${inner.join("\n")}\nEOF`,
-    gw4 ? `ip -4 route show default | grep -q . || ip -4 route add default via ${gw4} dev ${i}` : "",
-    gw6 ? `ip -6 route show default | grep -q . || ip -6 route add default via ${gw6} dev ${i}` : "",
+    // One process in the usual case (no default route yet); when the add fails, it is fine only
+    // if a default route exists already (a second interface keeps the first one's).
+    gw4 ? `ip -4 route add default via ${gw4} dev ${i} 2>/dev/null || ip -4 route show default | grep -q .` : "",
+    gw6 ? `ip -6 route add default via ${gw6} dev ${i} 2>/dev/null || ip -6 route show default | grep -q .` : "",
   ]
     .filter(Boolean)
     .join("\n");
@@ -114,10 +116,11 @@ export function plumbScript(spec: PlumbSpec): string {
   const m = spec.mtu;
   if ("stay" in spec.target) {
     // Both ends here; the runtime moves the inner one and configures its addresses.
+    const add = `ip link add ${spec.hostIf} mtu ${m} type veth peer name ${i} mtu ${m} address ${spec.mac}`;
     return [
       "set -e",
-      `ip link del ${spec.hostIf} >/dev/null 2>&1 || true`,
-      `ip link add ${spec.hostIf} mtu ${m} type veth peer name ${i} mtu ${m} address ${spec.mac}`,
+      // A leftover of the same name (a crash) is removed only when it is in the way.
+      `${add} 2>/dev/null || { ip link del ${spec.hostIf} >/dev/null 2>&1 || true; ${add}; }`,
       ...hostSide,
       `ethtool -K ${i} ${OFFLOADS} >/dev/null 2>&1 || true`,
     ].join("\n");
@@ -132,8 +135,8 @@ export function plumbScript(spec: PlumbSpec): string {
       : `nsenter ${ns} ip link add ${i} mtu ${m} address ${spec.mac} type veth peer name ${spec.hostIf} mtu ${m} netns $$`;
   return [
     "set -e",
-    `ip link del ${spec.hostIf} >/dev/null 2>&1 || true`,
-    create,
+    // A leftover of the same name (a crash) is removed only when it is in the way.
+    `${create} 2>/dev/null || { ip link del ${spec.hostIf} >/dev/null 2>&1 || true; ${create}; }`,
     ...hostSide,
     `nsenter ${ns} sh -e <<'INNER'\n${innerScript}\nINNER`,
   ].join("\n");
