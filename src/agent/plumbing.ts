@@ -104,8 +104,12 @@ export function plumbScript(spec: PlumbSpec): string {
     `ip -batch - <<'EOF'\n${inner.join("\n")}\nEOF`,
     // One process in the usual case (no default route yet); when the add fails, it is fine only
     // if a default route exists already (a second interface keeps the first one's).
-    gw4 ? `ip -4 route add default via ${gw4} dev ${i} 2>/dev/null || ip -4 route show default | grep -q .` : "",
-    gw6 ? `ip -6 route add default via ${gw6} dev ${i} 2>/dev/null || ip -6 route show default | grep -q .` : "",
+    gw4
+      ? `ip -4 route add default via ${gw4} dev ${i} 2>/dev/null || ip -4 route show default | grep -q .`
+      : "",
+    gw6
+      ? `ip -6 route add default via ${gw6} dev ${i} 2>/dev/null || ip -6 route show default | grep -q .`
+      : "",
   ]
     .filter(Boolean)
     .join("\n");
