@@ -1016,14 +1016,16 @@ const NOTES = `**Observations** (2026-11-29, by hand; re-check them when the plu
   DEL 851 -> 517 ms; the "node --liftoff-only" rows, which were 0.75x of ADD before, are now
   no faster than the plugin as installed (1.1x), so they measure nothing any more. The full
   run above (08:50 UTC, after both fixes, on a quieter machine): ADD 7.8x, DEL 5.5x the bridge
-  plugin's, against 12.8–14.2x and 8.5–9.1x before.
+  plugin's, against 12.8–14.2x and 8.5–9.1x before. The run in the table (09:38) is after a
+  third change, three processes fewer in the plumbing script: no difference (ADD 430.7 vs
+  429.8 ms at 08:50), so the forks it saved were not where the time is.
 - A login (no token cached) costs ~1.25x; the vifId in the configuration is within the noise.
 
 **Ideas to make ADD faster** (not done):
 
-1. Plumbing in fewer processes (~10 now): one \`ip -batch\` on each side, the default route in
-   the batch (its \`show | grep || add\` is three processes). (\`ip link add ... up\` for a
-   veth pair is refused with ENOTCONN by this kernel: the link-up stays separate.)
+1. Plumbing in fewer processes (~8 now): one \`ip -batch\` on each side. Removing three forks
+   measured nothing, so expect little. (\`ip link add ... up\` for a veth pair is refused with
+   ENOTCONN by this kernel: the link-up stays separate.)
 2. The network (id, subnets, gateways, MTU) cached in stateDir like the token: two API round
    trips less per ADD.
 3. Less start-up: the plugin bundled into one file, or a V8 startup snapshot of its modules.
