@@ -98,18 +98,14 @@ export async function waitActive(agent: Agent, portId: string, timeoutMs: number
   }
 }
 
-/** The port's addresses with their prefix lengths, and the first IPv4 and IPv6 gateways. */
-export function addressesOf(port: Pick<Port, "fixed_ips">, network: NetworkInfo) {
+/** The addresses with their prefix lengths, and the first IPv4 and IPv6 gateways. */
+function addressesOf(ips: readonly string[], network: NetworkInfo) {
   const addresses: PlumbAddress[] = [];
   let gateway4: string | undefined;
   let gateway6: string | undefined;
-  for (const f of port.fixed_ips) {
-    if (!f.ip_address) continue;
-    const info = addressInfo(f.ip_address, network.subnets);
-    addresses.push({
-      address: f.ip_address,
-      prefixLength: info?.prefixLength ?? (f.ip_address.includes(":") ? 128 : 32),
-    });
+  for (const ip of ips) {
+    const info = addressInfo(ip, network.subnets);
+    addresses.push({ address: ip, prefixLength: info?.prefixLength ?? (ip.includes(":") ? 128 : 32) });
     if (info?.gateway && info.version === 4 && !gateway4) gateway4 = info.gateway;
     if (info?.gateway && info.version === 6 && !gateway6) gateway6 = info.gateway;
   }
@@ -167,32 +163,37 @@ export async function allocate(agent: Agent, req: AllocateRequest): Promise<{ at
 
 /**
  * Steps 3-4: the veth pair (into `target`, or left in the VM for a runtime that moves it), then
- * waits until OVN bound the port and the VM's switch opened the access port. On failure the veth
- * is removed again; the allocation stays (the caller undoes it).
+ * waits until OVN bound the port and the VM's switch opened the access port. Everything it needs
+ * of the API port (id, MAC, addresses) is on the row `allocate` recorded. On failure the veth is
+ * removed again; the allocation stays (the caller undoes it).
  */
 export async function connect(
   agent: Agent,
   att: Attachment,
-  port: Port,
   network: NetworkInfo,
   target: PlumbTarget,
   ifname: string,
 ): Promise<void> {
+  if (!att.portId || !att.mac) {
+    throw new AgentError(
+      `${att.portName} has no API port recorded (port id and MAC): it cannot be connected`,
+    );
+  }
   const vs = await agent.vswitch();
   const hostIf = `${PORT_PREFIX}${att.tag}`;
   await plumb({
     hostIf,
     ifname,
     target,
-    mac: port.mac_address,
+    mac: att.mac,
     mtu: network.network.mtu ?? 1442,
-    ...addressesOf(port, network),
+    ...addressesOf(att.ips ?? [], network),
   });
   try {
     trace("plumbed");
     faultPoint("plumbed");
     const [, opened] = await Promise.all([
-      waitActive(agent, port.id, agent.settings.activeTimeoutMs),
+      waitActive(agent, att.portId, agent.settings.activeTimeoutMs),
       vs.waitOpened(att.tag, agent.settings.activeTimeoutMs),
     ]);
     if (!opened.opened) {
@@ -230,7 +231,7 @@ export async function deallocate(agent: Agent, att: Attachment): Promise<void> {
 export async function attach(agent: Agent, req: AttachRequest): Promise<Attachment> {
   const vs = await agent.vswitch();
   const where = "pid" in req.container ? { pid: req.container.pid } : { netns: req.container.netns };
-  const { att, port } = await allocate(agent, {
+  const { att } = await allocate(agent, {
     network: req.network,
     container: req.container.id,
     ...where,
@@ -240,7 +241,7 @@ export async function attach(agent: Agent, req: AttachRequest): Promise<Attachme
     portName: req.portName,
   });
   try {
-    await connect(agent, att, port, req.network, where, req.ifname);
+    await connect(agent, att, req.network, where, req.ifname);
     await finish(vs, att.tag, req.keepOwner ? { state: req.state } : { state: req.state, owner: null });
     return (await vs.get(att.tag)) ?? att;
   } catch (e) {

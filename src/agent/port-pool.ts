@@ -5,7 +5,6 @@
 // The CLI's pool holds whole network sandboxes instead (pool.ts); both are rows of the same
 // table, told apart by `via`, and `ovn-docker pool drain` empties both.
 
-import type { Port } from "../client/index.js";
 import type { Attachment } from "../vswitch/vswitch.js";
 import type { Agent, NetworkInfo } from "./agent.js";
 import { allocate, finish, type Via } from "./attach.js";
@@ -33,7 +32,7 @@ export async function claimPort(
   net: NetworkInfo,
   via: Via,
   container: { id: string; netns?: string; ifname: string; cniNetwork?: string },
-): Promise<{ att: Attachment; port: Port } | undefined> {
+): Promise<Attachment | undefined> {
   const vs = await agent.vswitch();
   const vifId = await agent.vifId();
   for (;;) {
@@ -49,13 +48,7 @@ export async function claimPort(
       ...(container.cniNetwork ? { cniNetwork: container.cniNetwork } : {}),
     };
     if (!(await vs.update(pick.tag, fields, { state: "pool" }))) continue; // another took it
-    const att: Attachment = { ...pick, ...fields };
-    const port = {
-      id: pick.portId as string,
-      mac_address: pick.mac as string,
-      fixed_ips: (pick.ips ?? []).map((ip_address) => ({ ip_address })),
-    } as Port;
-    return { att, port };
+    return { ...pick, ...fields };
   }
 }
 

@@ -28,6 +28,8 @@ export async function asCniError(e: unknown): Promise<CniError> {
   const err = e as Error;
   const { NeutronApiError, ClientRequestError, CredentialsError } = await import("../client/index.js");
   const { VSwitchError } = await import("../vswitch/vswitch.js");
+  const { NotConnectedError } = await import("../ovsdb/client.js");
+  const { ConnectionClosedError } = await import("../ovsdb/rpc.js");
   if (e instanceof CredentialsError)
     return new CniError(CODE.invalidConfig, `API credentials: ${err.message}`);
   if (e instanceof ClientRequestError) {
@@ -52,10 +54,7 @@ export async function asCniError(e: unknown): Promise<CniError> {
       return new CniError(CODE.tryAgainLater, `${err.message}; try again later`);
     }
   }
-  if (
-    /ECONNREFUSED|ENOENT|timed? ?out/i.test(err.message ?? "") &&
-    /ovsdb|unix:|tcp:/i.test(err.message ?? "")
-  ) {
+  if (e instanceof NotConnectedError || e instanceof ConnectionClosedError) {
     return new CniError(
       CODE.tryAgainLater,
       `the VM's Open vSwitch database: ${err.message}; try again later`,

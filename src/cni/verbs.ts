@@ -103,15 +103,15 @@ async function addFromPool(
   if (!claimed) return undefined;
   const vs = await agent.vswitch();
   try {
-    await connect(agent, claimed.att, claimed.port, net, { netns }, ifname);
-    await finish(vs, claimed.att.tag, { state: "attached", owner: null });
+    await connect(agent, claimed, net, { netns }, ifname);
+    await finish(vs, claimed.tag, { state: "attached", owner: null });
   } catch (e) {
-    await deallocate(agent, claimed.att).catch((u: unknown) => {
+    await deallocate(agent, claimed).catch((u: unknown) => {
       (e as Error).message += ` (undo was incomplete, run "ovn-docker gc": ${(u as Error).message})`;
     });
     throw e;
   }
-  return (await vs.get(claimed.att.tag)) ?? claimed.att;
+  return (await vs.get(claimed.tag)) ?? claimed;
 }
 
 export async function del(agent: Agent, _conf: NetConf, env: CniEnv): Promise<void> {

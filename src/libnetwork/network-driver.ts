@@ -161,12 +161,9 @@ export class NetworkDriver {
           "or removed by ovn-docker gc?)",
       );
     }
-    const [network, port] = await Promise.all([
-      this.agent.network(row.networkId),
-      this.agent.api().getPort(row.portId),
-    ]);
+    const network = await this.agent.network(row.networkId);
     const inner = `${INNER_PREFIX}${row.tag}`;
-    await connect(this.agent, row, port, network, { stay: true }, inner);
+    await connect(this.agent, row, network, { stay: true }, inner);
     const ip = row.ips?.[0];
     const subnet = network.subnets.find((s) => ip && addressInfo(ip, [s]));
     const routes = (subnet?.host_routes ?? []) as Array<{ destination: string; nexthop: string }>;
