@@ -47,9 +47,13 @@ export interface PortEntry {
   up: boolean;
 }
 
-/** The NB columns the view is derived from. */
+/**
+ * The NB columns the view is derived from. Not Logical_Switch.ports: a switch's port list
+ * changes with every port created on it, and keeping a copy of it current cost O(ports on
+ * the switch) per transaction; a port's network is in its own external_ids.
+ */
 const COLUMNS = {
-  Logical_Switch: ["name", "external_ids", "ports"],
+  Logical_Switch: ["name", "external_ids"],
   Logical_Switch_Port: [
     "name",
     "addresses",
