@@ -12,6 +12,7 @@ import type {
   LogicalSwitchPort,
   NbTables,
 } from "../ovsdb/schemas/ovn-nb.generated.js";
+import { InFlightWrites } from "./in-flight.js";
 import {
   dhcpOptionsToSubnet,
   type NetworkFields,
@@ -82,6 +83,8 @@ export class NeutronView {
   /** trunk id -> ids of the ports marked as its subports */
   readonly trunkSubports = new Map<string, Set<string>>();
   private readonly switchByUuid = new Map<string, string>();
+  /** What this process's writes in flight will make guarded rows hold (see in-flight.ts). */
+  readonly inFlight = new InFlightWrites();
 
   private constructor(readonly cache: MonitorCache<NbTables>) {
     cache.on("reset", () => this.clear());

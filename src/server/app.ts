@@ -27,12 +27,16 @@ export interface ServerOptions {
   logLevel?: string;
   /** How long a request waits for NB when it is unreachable before answering 503 (default 1000 ms). */
   nbWaitMs?: number;
+  /** Batches of port creations decided and not yet answered by NB at once (default 4; 1: one at a time). */
+  portBatchesInFlight?: number;
 }
 
 export interface NetworkService {
   app: FastifyInstance;
   client: OvsdbClient;
   view: NeutronView;
+  /** Creates ports in batches (its counts show how they overlapped). */
+  portCreator: PortCreator;
   /** Closes the NB side (after the HTTP server has finished its requests). */
   closeNb(): Promise<void>;
   /** Closes the HTTP server (in-flight requests finish), then the NB side. */
@@ -79,7 +83,10 @@ export async function startNetworkService(opts: ServerOptions): Promise<NetworkS
     extensionRoutes(app, ctx);
     networkRoutes(app, ctx);
     subnetRoutes(app, ctx);
-    portRoutes(app, ctx, new PortCreator(ctx));
+    const portCreator = new PortCreator(ctx, {
+      maxInFlight: opts.portBatchesInFlight ?? 4,
+    });
+    portRoutes(app, ctx, portCreator);
     trunkRoutes(app, ctx);
     const closeNb = async () => {
       stopTracking();
@@ -90,6 +97,7 @@ export async function startNetworkService(opts: ServerOptions): Promise<NetworkS
       app,
       client,
       view,
+      portCreator,
       closeNb,
       async close() {
         await app.close();

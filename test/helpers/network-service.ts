@@ -5,7 +5,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { type OvsdbServer, startOvsdbServer } from "../../src/sandbox/ovsdb-process.js";
-import { type NetworkService, startNetworkService } from "../../src/server/app.js";
+import { type NetworkService, type ServerOptions, startNetworkService } from "../../src/server/app.js";
 import { type InitResult, initConfig, loadConfig } from "../../src/server/config.js";
 
 export interface Fixture {
@@ -24,7 +24,10 @@ export interface Fixture {
   close(): Promise<void>;
 }
 
-export async function startFixture(replicas = 1): Promise<Fixture> {
+export async function startFixture(
+  replicas = 1,
+  options: Partial<Omit<ServerOptions, "config" | "nb">> = {},
+): Promise<Fixture> {
   const dir = await mkdtemp(path.join(tmpdir(), "netsvc-"));
   const nb = await startOvsdbServer({ dir: path.join(dir, "nb"), schema: "/usr/share/ovn/ovn-nb.ovsschema" });
   const init = await initConfig(path.join(dir, "etc"), {
@@ -34,7 +37,7 @@ export async function startFixture(replicas = 1): Promise<Fixture> {
   const config = await loadConfig(init.config_file);
   const servers: Fixture["servers"] = [];
   for (let i = 0; i < replicas; i++) {
-    const svc = await startNetworkService({ config, nb: nb.unixRemote });
+    const svc = await startNetworkService({ ...options, config, nb: nb.unixRemote });
     const url = await svc.app.listen({ host: "127.0.0.1", port: 0 });
     servers.push({ svc, url });
   }

@@ -2,12 +2,15 @@
 // binding:profile {parent_name, tag} for container ports.
 //
 // Creating ports is the hot path, so concurrent creations share NB transactions: requests
-// arriving while a batch is being written wait for the next one; each batch decides
-// addresses, MACs and (parent, tag) pairs for all of its requests on the current view
-// (reserving them so the batch never hands out one twice) and writes them in one
-// transaction guarded on every network and parent it touches. When another replica changed
-// one of those first, the batch decides again on a fresher view. A request that is invalid
-// fails alone; a batch the server refuses is split so each request gets its own answer.
+// that arrive together form a batch, which decides addresses, MACs and (parent, tag) pairs
+// for all of its requests on the current view and writes them in one transaction guarded on
+// every network and parent it touches. Several batches may be in flight: a batch decided
+// while earlier ones are unanswered avoids what they reserved and expects what they write
+// (src/ovn/in-flight.ts), and the NB client sends it the moment NB answered the one before
+// (merging what is queued), so NB never waits for the service to decide. When another
+// replica changed a guarded row first, the batch decides again on a fresher view. A request
+// that is invalid fails alone; a batch the server refuses is split so each request gets its
+// own answer. A bulk request is one unit of a batch: all of its ports or none.
 
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { PortFields, SubnetFields } from "../../ovn/neutron-rows.js";
@@ -101,7 +104,11 @@ const UPDATE_KEYS = new Set([
   "binding:host_id",
 ]);
 
-/** Addresses, MACs and tags handed out by the batch being decided, not yet in the view. */
+/**
+ * Addresses, MACs and (parent, tag) pairs handed out but not in the view yet: by the batch
+ * being decided and by the batches in flight. Whatever a decision takes is recorded in its
+ * `Taken`, to be given back once the view shows the port or its write failed.
+ */
 class Reservations {
   readonly ips = new Map<string, Set<string>>();
   readonly macs = new Map<string, Set<string>>();
@@ -114,6 +121,19 @@ class Reservations {
     }
     return s;
   }
+}
+
+/** What decisions took from a Reservations, to give back. */
+type Taken = Array<() => void>;
+
+function hold<V>(set: Set<V>, v: V, taken: Taken): void {
+  set.add(v);
+  taken.push(() => set.delete(v));
+}
+
+function giveBack(taken: Taken): void {
+  for (const f of taken) f();
+  taken.length = 0;
 }
 
 const EMPTY = new Set<string>();
@@ -196,6 +216,7 @@ function chooseIps(
   networkId: string,
   requested: unknown,
   res: Reservations,
+  taken: Taken,
   deviceOwner: string,
 ): Array<{ subnet_id: string; ip_address: string }> {
   const subnets = subnetsOfNetwork(ctx, networkId);
@@ -216,7 +237,7 @@ function chooseIps(
       if (c !== "ok")
         throw invalidInput(`IP address ${addr} is not a valid IP for the specified subnet (${c})`);
     }
-    reserved.add(addr);
+    hold(reserved, addr, taken);
     return { subnet_id: s.id, ip_address: addr };
   };
   if (requested === undefined) {
@@ -256,6 +277,7 @@ function chooseMac(
   networkId: string,
   requested: string | undefined,
   res: Reservations,
+  taken: Taken,
 ): string {
   const used = ctx.view.usedMacs.get(networkId) ?? EMPTY;
   const reserved = res.of(res.macs, networkId);
@@ -272,7 +294,7 @@ function chooseMac(
         "MacAddressGenerationFailure",
       );
   }
-  reserved.add(mac);
+  hold(reserved, mac, taken);
   return mac;
 }
 
@@ -287,12 +309,16 @@ function dhcpFor(ctx: NeutronContext, fixed: PortFields["fixed_ips"]): { dhcpv4?
   return out;
 }
 
-/** Everything about one new port, decided on the current view plus the batch's reservations. */
+/**
+ * Everything about one new port, decided on the current view plus the reservations of the
+ * batches in flight and of this batch; what it reserves is recorded in `taken`.
+ */
 function decide(
   ctx: NeutronContext,
   who: Identity,
   o: Record<string, unknown>,
   res: Reservations,
+  taken: Taken,
 ): PortWrite {
   for (const k of Object.keys(o))
     if (!CREATE_KEYS.has(k)) throw badRequest("port", `Unrecognized attribute(s) '${k}'`);
@@ -319,9 +345,10 @@ function decide(
   if (profile.parent !== null && profile.tag !== null)
     checkParent(ctx, who, project, profile.parent, profile.tag, null, res);
   const deviceOwner = str(o, "device_owner") ?? "";
-  const fixed = chooseIps(ctx, net.id, o.fixed_ips, res, deviceOwner);
-  const mac = chooseMac(ctx, net.id, str(o, "mac_address"), res);
-  if (profile.parent !== null && profile.tag !== null) res.of(res.tags, profile.parent).add(profile.tag);
+  const fixed = chooseIps(ctx, net.id, o.fixed_ips, res, taken, deviceOwner);
+  const mac = chooseMac(ctx, net.id, str(o, "mac_address"), res, taken);
+  if (profile.parent !== null && profile.tag !== null)
+    hold(res.of(res.tags, profile.parent), profile.tag, taken);
   const t = ctx.now();
   const port: PortFields = {
     id: newId(),
@@ -344,40 +371,75 @@ function decide(
   return { port, ...dhcpFor(ctx, fixed) };
 }
 
+/** One request: a single port, or every port of a bulk request (all or none). */
 interface Pending {
   who: Identity;
-  body: Record<string, unknown>;
-  resolve: (p: PortFields) => void;
+  bodies: ReadonlyArray<Record<string, unknown>>;
+  resolve: (p: PortFields[]) => void;
   reject: (e: unknown) => void;
 }
 
-/** Group creation of ports: one NB transaction per batch of concurrent requests. */
+export interface PortCreatorOptions {
+  /** Requests in one batch at most (default 256). */
+  maxBatch?: number;
+  /** Batches decided and not yet answered at once (default 4). */
+  maxInFlight?: number;
+}
+
+/** Group creation of ports: one NB transaction per batch of concurrent requests, several in flight. */
 export class PortCreator {
   private readonly queue: Pending[] = [];
-  private running = false;
+  /** What the batches being decided or in flight reserved. */
+  private readonly held = new Reservations();
+  private inFlight = 0;
+  private scheduled = false;
+  private readonly maxBatch: number;
+  private readonly maxInFlight: number;
   /** Batches written, for tests and metrics. */
   batches = 0;
+  /** Batches sent to NB while an earlier one was still unanswered. */
+  overlapped = 0;
+  private unanswered = 0;
 
   constructor(
     private readonly ctx: NeutronContext,
-    private readonly maxBatch = 256,
-  ) {}
+    opts: PortCreatorOptions = {},
+  ) {
+    this.maxBatch = opts.maxBatch ?? 256;
+    this.maxInFlight = opts.maxInFlight ?? 4;
+  }
 
-  create(who: Identity, body: Record<string, unknown>): Promise<PortFields> {
+  /** Creates the ports of one request (one body, or a bulk request's bodies: all or none). */
+  create(who: Identity, bodies: ReadonlyArray<Record<string, unknown>>): Promise<PortFields[]> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ who, body, resolve, reject });
-      if (!this.running) {
-        this.running = true;
-        setImmediate(() => void this.drain());
-      }
+      this.queue.push({ who, bodies, resolve, reject });
+      this.schedule();
     });
   }
 
-  private async drain(): Promise<void> {
-    try {
-      while (this.queue.length > 0) await this.write(this.queue.splice(0, this.maxBatch));
-    } finally {
-      this.running = false;
+  /** Starts a batch once the requests read in this turn of the event loop are queued. */
+  private schedule(): void {
+    if (this.scheduled || this.inFlight >= this.maxInFlight || this.queue.length === 0) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      this.inFlight++;
+      this.write(batch)
+        .catch((e: unknown) => {
+          // write() answers every request itself; this is for a bug in it, never silent.
+          for (const p of batch) p.reject(e);
+        })
+        .finally(() => {
+          this.inFlight--;
+          this.schedule();
+        });
     }
   }
 
@@ -385,48 +447,59 @@ export class PortCreator {
     const { ctx } = this;
     let todo = batch;
     for (let attempt = 1; attempt <= attempts && todo.length > 0; attempt++) {
-      const res = new Reservations();
-      const decided: Array<{ p: Pending; w: PortWrite }> = [];
+      const taken: Taken = [];
+      const decided: Array<{ p: Pending; ws: PortWrite[] }> = [];
       for (const p of todo) {
+        const mine: Taken = [];
         try {
-          decided.push({ p, w: decide(ctx, p.who, p.body, res) });
+          decided.push({ p, ws: p.bodies.map((b) => decide(ctx, p.who, b, this.held, mine)) });
+          taken.push(...mine);
         } catch (e) {
+          giveBack(mine);
           p.reject(e);
         }
       }
       if (decided.length === 0) return;
+      const writes = decided.flatMap((d) => d.ws);
+      const by = ctx.view.inFlight.begin("creating ports");
       try {
-        this.batches++;
-        await createPorts(
-          ctx.nb,
-          ctx.view,
-          decided.map((d) => d.w),
-        );
-      } catch (e) {
-        if (e instanceof StaleViewError) {
-          todo = decided.map((d) => d.p);
-          await backOff(ctx, attempt);
-          continue;
-        }
-        if (e instanceof TransactionError && decided.length > 1) {
-          for (const d of decided) await this.write([d.p], attempts);
+        try {
+          this.batches++;
+          if (this.unanswered++ > 0) this.overlapped++;
+          await createPorts(ctx.nb, ctx.view, writes, by).finally(() => this.unanswered--);
+        } catch (e) {
+          if (e instanceof StaleViewError) {
+            todo = decided.map((d) => d.p);
+            ctx.view.inFlight.settle(by);
+            giveBack(taken);
+            await backOff(ctx, attempt);
+            continue;
+          }
+          if (e instanceof TransactionError && decided.length > 1) {
+            ctx.view.inFlight.settle(by);
+            giveBack(taken);
+            for (const d of decided) await this.write([d.p], attempts);
+            return;
+          }
+          for (const d of decided) d.p.reject(e);
           return;
         }
-        for (const d of decided) d.p.reject(e);
+        try {
+          await ctx.view.until(
+            () => writes.every((w) => ctx.view.ports.has(w.port.id)),
+            ctx.viewWaitMs,
+            "new ports",
+          );
+        } catch (e) {
+          for (const d of decided) d.p.reject(e);
+          return;
+        }
+        for (const d of decided) d.p.resolve(d.ws.map((w) => w.port));
         return;
+      } finally {
+        ctx.view.inFlight.settle(by);
+        giveBack(taken);
       }
-      try {
-        await ctx.view.until(
-          () => decided.every((d) => ctx.view.ports.has(d.w.port.id)),
-          ctx.viewWaitMs,
-          "new ports",
-        );
-      } catch (e) {
-        for (const d of decided) d.p.reject(e);
-        return;
-      }
-      for (const d of decided) d.p.resolve(d.w.port);
-      return;
     }
     for (const p of todo)
       p.reject(unavailable("creating port: still contended after several attempts, try again"));
@@ -463,18 +536,10 @@ export function portRoutes(app: FastifyInstance, ctx: NeutronContext, creator: P
   app.post("/v2.0/ports", async (req, reply) => {
     const who = identityOf(ctx, req);
     const { items, bulk } = oneOrMany(readBody(req), "port", "ports");
-    if (bulk) {
-      // A bulk request is all or nothing: decide all, write all in one transaction.
-      const ports = await withRetry(ctx, "creating ports", async () => {
-        const res = new Reservations();
-        const writes = items.map((o) => decide(ctx, who, o, res));
-        await createPorts(ctx.nb, ctx.view, writes);
-        return writes.map((w) => w.port);
-      });
-      await ctx.view.until(() => ports.every((p) => ctx.view.ports.has(p.id)), ctx.viewWaitMs, "new ports");
-      return reply.code(201).send({ ports: ports.map((p) => renderPort(p, upOf(ctx, p.id))) });
-    }
-    const p = await creator.create(who, items[0] as Record<string, unknown>);
+    // A bulk request is all or nothing: its ports are decided and written together.
+    const ports = await creator.create(who, items as Array<Record<string, unknown>>);
+    if (bulk) return reply.code(201).send({ ports: ports.map((p) => renderPort(p, upOf(ctx, p.id))) });
+    const p = ports[0] as PortFields;
     return reply.code(201).send({ port: renderPort(p, upOf(ctx, p.id)) });
   });
 
