@@ -584,6 +584,85 @@ describe("authenticate(), for the Neutron routes", () => {
   });
 });
 
+describe("authenticate(): verified tokens are remembered", () => {
+  const headers = (token: string) => ({ headers: { "x-auth-token": token } });
+  const refusal = (auth: ReturnType<typeof createAuthenticator>, token: string): string => {
+    try {
+      auth.authenticate(headers(token));
+    } catch (e) {
+      assert.ok(e instanceof KeystoneError && e.statusCode === 401, String(e));
+      return e.message;
+    }
+    assert.fail("the token was accepted");
+  };
+
+  test("a token checked once is not checked again", async () => {
+    const auth = createAuthenticator(config, { now: () => clock });
+    const demo = await login("demo");
+    const first = auth.authenticate(headers(demo.id));
+    assert.equal(auth.authenticate(headers(demo.id)), first);
+    assert.equal(auth.resolve(demo.id).identity, first);
+    // shared by every request with this token: nobody may change it
+    assert.ok(
+      Object.isFrozen(first) && Object.isFrozen(first.roles) && Object.isFrozen(first.claims.methods),
+    );
+    assert.throws(() => {
+      (first.roles as string[]).push("admin");
+    }, TypeError);
+    const uncached = createAuthenticator(config, { now: () => clock, tokenCacheSize: 0 });
+    const a = uncached.authenticate(headers(demo.id));
+    assert.notEqual(uncached.authenticate(headers(demo.id)), a);
+    assert.deepEqual(uncached.authenticate(headers(demo.id)), first);
+  });
+
+  test("a remembered token is refused from its expiry on, as one never seen", async () => {
+    const saved = clock;
+    try {
+      const auth = createAuthenticator(config, { now: () => clock });
+      const demo = await login("demo");
+      auth.authenticate(headers(demo.id));
+      clock = Date.parse(demo.body.expires_at) - 1000;
+      auth.authenticate(headers(demo.id));
+      clock = Date.parse(demo.body.expires_at);
+      const fresh = createAuthenticator(config, { now: () => clock });
+      const message = refusal(auth, demo.id);
+      assert.match(message, /token expired at/);
+      assert.equal(message, refusal(fresh, demo.id));
+      // and stays refused
+      assert.equal(refusal(auth, demo.id), message);
+    } finally {
+      clock = saved;
+    }
+  });
+
+  test("an altered copy of a remembered token is refused", async () => {
+    const auth = createAuthenticator(config, { now: () => clock });
+    const demo = await login("demo");
+    auth.authenticate(headers(demo.id));
+    const [body, sig] = demo.id.split(".") as [string, string];
+    const flip = (s: string, i: number) => s.slice(0, i) + (s[i] === "A" ? "B" : "A") + s.slice(i + 1);
+    assert.match(refusal(auth, `${body}.${flip(sig, 3)}`), /signature does not match/);
+    assert.match(refusal(auth, `${flip(body, 5)}.${sig}`), /signature does not match/);
+    assert.match(refusal(auth, `${demo.id}x`), /signature does not match/);
+    assert.equal(auth.authenticate(headers(demo.id)).user.id, "u-demo");
+  });
+
+  test("holds at most tokenCacheSize tokens, dropping the least recently used", async () => {
+    const auth = createAuthenticator(config, { now: () => clock, tokenCacheSize: 2 });
+    const [a, b, c] = [
+      (await login("demo")).id,
+      (await login("demo")).id,
+      (await login("admin", { project: { id: "p1" } })).id,
+    ];
+    const ia = auth.authenticate(headers(a));
+    const ib = auth.authenticate(headers(b));
+    assert.equal(auth.authenticate(headers(a)), ia); // a is now the most recent
+    auth.authenticate(headers(c)); // drops b
+    assert.equal(auth.authenticate(headers(a)), ia);
+    assert.notEqual(auth.authenticate(headers(b)), ib);
+  });
+});
+
 describe("VM-scoped tokens", () => {
   const mint = (token: string, body: Json) =>
     server.inject({
