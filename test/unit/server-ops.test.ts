@@ -26,6 +26,7 @@ import {
   type ReconnectSource,
   serverOptions,
 } from "../../src/server/ops/index.js";
+import { unredactedLogger } from "../../src/server/ops/logging.js";
 
 const REQ_ID = /^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -449,6 +450,73 @@ describe("log redaction", () => {
     assert.equal(parseError.level, "error");
     assert.match(String(parseError.err?.message), /withheld/);
     assert.ok(parsed.some((l) => l.err?.code === "FST_ERR_CTP_INVALID_JSON_BODY"));
+    await app.close();
+  });
+});
+
+describe("the request line", () => {
+  // Its time and duration differ from a line written a moment later; nothing else may.
+  const normalize = (line: string) =>
+    line.replace(/"time":"[^"]*"/, '"time":"T"').replace(/"responseTime":[0-9.e+-]+/, '"responseTime":1');
+
+  test("is written as the request's (redacting) logger would write it, byte for byte", async () => {
+    const { app, lines } = await build({
+      routes: (a) =>
+        a.get("/v2.0/*", async (request: FastifyRequest, reply: FastifyReply) => {
+          // What the line was before: the same fields through the request's own logger.
+          request.log.info(
+            { method: request.method, url: request.url, statusCode: 200, responseTime: 1 },
+            "request completed",
+          );
+          return reply.send({});
+        }),
+    });
+    const urls = [
+      "/v2.0/networks",
+      "/v2.0/networks?name=a%22b&x=%5C",
+      '/v2.0/ports?name="quoted"&back=\\slash',
+      "/v2.0/ports?password=hunter2&auth.identity.token=x",
+      `/v2.0/ports/${"\u00e9\u00ff"}`,
+    ];
+    for (const url of urls) {
+      lines.length = 0;
+      const r = await app.inject({ method: "GET", url });
+      assert.equal(r.statusCode, 200, url);
+      assert.equal(lines.length, 2, url);
+      const [before, now] = lines.map(normalize) as [string, string];
+      assert.equal(now, before, url);
+      assert.equal(JSON.parse(now).request_id, r.headers["x-openstack-request-id"]);
+    }
+    await app.close();
+  });
+
+  test("goes through a logger without redaction, made once per server logger", async () => {
+    const lines: string[] = [];
+    const app = Fastify(serverOptions({ level: "info", stream: { write: (l) => lines.push(l) } }));
+    await app.ready();
+    const plain = unredactedLogger(app.log);
+    assert.equal(unredactedLogger(app.log), plain);
+    app.log.info({ password: "p" }, "redacting");
+    plain.info({ password: "p" }, "plain");
+    assert.deepEqual(
+      lines.map((l) => JSON.parse(l).password),
+      [CENSOR, "p"],
+    );
+    await app.close();
+  });
+
+  test("a route's own log level still decides, above or below the server's", async () => {
+    const lines: string[] = [];
+    const app = Fastify(serverOptions({ level: "warn", stream: { write: (l) => lines.push(l) } }));
+    app.get("/loud", { logLevel: "info" }, async () => ({}));
+    app.get("/quiet", async () => ({}));
+    await app.inject({ method: "GET", url: "/quiet" });
+    assert.deepEqual(lines, []);
+    await app.inject({ method: "GET", url: "/loud" });
+    assert.deepEqual(
+      lines.map((l) => [JSON.parse(l).msg, JSON.parse(l).url]),
+      [["request completed", "/loud"]],
+    );
     await app.close();
   });
 });
