@@ -16,6 +16,7 @@ import {
   LogController,
 } from "fastify";
 import { DEFAULT_BODY_LIMIT } from "./body-limit.js";
+import { stdoutLineWriter } from "./log-writer.js";
 
 /** The header OpenStack services answer with, and that clients may send to carry an id along. */
 export const REQUEST_ID_HEADER = "x-openstack-request-id";
@@ -143,7 +144,10 @@ function serializeErr(err: ErrorLike, depth = 0): SerializedErr {
 export interface LoggerOptionsInput {
   /** pino level: "fatal", "error", "warn", "info" (default), "debug", "trace" or "silent". */
   level?: string;
-  /** Where lines go (default: stdout). Tests pass an object with write(line). */
+  /**
+   * Where lines go (default: standard output through the process's BufferedLineWriter, which
+   * holds lines up to 100 ms; see log-writer.ts). Tests pass an object with write(line).
+   */
   stream?: { write(line: string): void };
 }
 
@@ -175,7 +179,7 @@ export function loggerOptions(input: LoggerOptionsInput = {}): OpsLoggerOptions 
       err: (err) => serializeErr(err as unknown as ErrorLike),
     },
   };
-  if (input.stream !== undefined) opts.stream = input.stream;
+  opts.stream = input.stream ?? stdoutLineWriter();
   return opts;
 }
 

@@ -33,6 +33,15 @@ export interface GracefulShutdown {
 
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 
+/** Writes the log lines the logger's destination still holds (log-writer.ts), before the exit. */
+function flushLog(app: FastifyInstance): void {
+  try {
+    (app.log as { flush?: () => void }).flush?.();
+  } catch {
+    // standard output is gone: nothing more can be said there
+  }
+}
+
 export function installGracefulShutdown(
   app: FastifyInstance,
   opts: GracefulShutdownOptions = {},
@@ -63,6 +72,7 @@ export function installGracefulShutdown(
     exited = true;
     if (timer !== undefined) clearTimeout(timer);
     uninstall();
+    flushLog(app);
     exit(code);
   };
 
