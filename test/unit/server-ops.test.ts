@@ -26,7 +26,7 @@ import {
   type ReconnectSource,
   serverOptions,
 } from "../../src/server/ops/index.js";
-import { unredactedLogger } from "../../src/server/ops/logging.js";
+import { isoTimestamp, unredactedLogger } from "../../src/server/ops/logging.js";
 
 const REQ_ID = /^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -452,6 +452,23 @@ describe("log redaction", () => {
     assert.ok(parsed.some((l) => l.err?.code === "FST_ERR_CTP_INVALID_JSON_BODY"));
     await app.close();
   });
+});
+
+test("log times are the current millisecond in ISO 8601, also when reused", async () => {
+  const deadline = Date.now() + 30;
+  let seen = 0;
+  while (Date.now() < deadline) {
+    const before = Date.now();
+    const got = isoTimestamp();
+    const after = Date.now();
+    const m = /^,"time":"(.*)"$/.exec(got);
+    assert.ok(m, got);
+    const t = Date.parse(m[1] as string);
+    assert.equal(new Date(t).toISOString(), m[1]);
+    assert.ok(before <= t && t <= after, `${m[1]} not within [${before}, ${after}]`);
+    seen++;
+  }
+  assert.ok(seen > 30);
 });
 
 describe("the request line", () => {

@@ -141,6 +141,23 @@ function serializeErr(err: ErrorLike, depth = 0): SerializedErr {
   return out;
 }
 
+let stampMs = Number.NaN;
+let stamp = "";
+
+/**
+ * pino's `timestamp`: `,"time":"<ISO 8601, ms>"`. Under load many lines fall in the same
+ * millisecond, so the last string is reused while Date.now() has not moved (formatting a Date was
+ * ~1.7 % of the service's busy time on the HTTP floor).
+ */
+export function isoTimestamp(): string {
+  const ms = Date.now();
+  if (ms !== stampMs) {
+    stampMs = ms;
+    stamp = `,"time":"${new Date(ms).toISOString()}"`;
+  }
+  return stamp;
+}
+
 export interface LoggerOptionsInput {
   /** pino level: "fatal", "error", "warn", "info" (default), "debug", "trace" or "silent". */
   level?: string;
@@ -159,7 +176,7 @@ export function loggerOptions(input: LoggerOptionsInput = {}): OpsLoggerOptions 
   const opts: OpsLoggerOptions = {
     level: input.level ?? "info",
     base: { service: "ovn-docker-server", pid: process.pid, hostname: hostname() },
-    timestamp: () => `,"time":"${new Date().toISOString()}"`,
+    timestamp: isoTimestamp,
     formatters: { level: (label: string) => ({ level: label }) },
     redact: { paths: [...REDACT_PATHS], censor: CENSOR },
     // fastify logs errors as log.error({ err, ... }, err.message): the message needs the same care.
