@@ -8,6 +8,7 @@
 // process's earlier batches are still in flight, avoiding what they reserved, expects what
 // they will write, so several batches can be on the wire at once.
 
+import { randomBytes } from "node:crypto";
 import type { Database } from "../ovsdb/database.js";
 import type { NamedUuid } from "../ovsdb/datum.js";
 import type { NbTables } from "../ovsdb/schemas/ovn-nb.generated.js";
@@ -83,8 +84,16 @@ function rewriteIds(t: Tx, table: Guarded, uuid: string, ids: Record<string, str
   if (t.by) t.view.inFlight.record(uuid, ids, t.by);
 }
 
+/**
+ * The generation a write leaves on a guarded row: the count, one more than seen, and a random
+ * part, so that no two writes leave the same external_ids even when both started from the same
+ * value. A batch chained on one still in flight (in-flight.ts) expects exactly that write's
+ * value: with counts alone, another replica's write from the same starting point would look
+ * the same, and the chained batch would pass its guard without having seen what that write took.
+ */
 function nextGen(seen: Record<string, string>): string {
-  return String(Number(seen[GEN_KEY] ?? "0") + 1);
+  const count = Number.parseInt(seen[GEN_KEY] ?? "0", 10);
+  return `${(Number.isNaN(count) ? 0 : count) + 1}.${randomBytes(6).toString("hex")}`;
 }
 
 /** The subnets of a network, by id, as portToSwitchPort needs them. */

@@ -239,3 +239,62 @@ test("a guarded row changed by another writer mid-storm: chained batches decide 
   await assertUniqueInNb(b, ports);
   assert.equal(b.f.servers[0]?.svc.view.inFlight.size, 0, "expectations of settled writes left behind");
 });
+
+test("another replica's write from the same starting point never passes for the batch a chained one expects", async () => {
+  // Two replicas; NB paused while replica 0 sends b1 and replica 1 sends a1, then a2 chained on
+  // a1. b1 and a1 were decided on the same view; b1 asks for the address a2 asks for. Whichever
+  // NB applies first, the address must end up in NB once: a2 expected a1's write, not b1's.
+  const f = await startFixture(2, { portBatchesInFlight: 4 });
+  try {
+    const token = await f.token("demo");
+    const net = ok(await f.call("POST", "/v2.0/networks", { token, body: { network: { name: "LS2" } } }))
+      .network as Body;
+    ok(
+      await f.call("POST", "/v2.0/subnets", {
+        token,
+        body: { subnet: { network_id: net.id, cidr: "10.99.0.0/24", ip_version: 4 } },
+      }),
+    );
+    const make = (server: number, ip: string) =>
+      f.call("POST", "/v2.0/ports", {
+        token,
+        server,
+        body: { port: { network_id: net.id, fixed_ips: [{ ip_address: ip }] } },
+      });
+    const a = f.servers[1]?.svc.portCreator;
+    const b = f.servers[0]?.svc.portCreator;
+    assert.ok(a && b);
+    for (let round = 0; round < 5; round++) {
+      const x = `10.99.0.${100 + round}`;
+      const y = `10.99.0.${200 + round}`;
+      const start = { a: a.batches, b: b.batches };
+      const [b1, a1, a2] = await withNbPaused({ f } as Bed, async () => {
+        const b1 = make(0, x);
+        await until(() => b.batches === start.b + 1, "b1 to be sent");
+        const a1 = make(1, y);
+        await until(() => a.batches === start.a + 1, "a1 to be sent");
+        const a2 = make(1, x);
+        await until(() => a.batches === start.a + 2, "a2 to be sent");
+        return [b1, a1, a2];
+      });
+      const answers = [await b1, await a1, await a2];
+      assert.equal(answers[1]?.status, 201, JSON.stringify(answers[1]?.body));
+      const statuses = [answers[0]?.status, answers[2]?.status].sort();
+      assert.deepEqual(
+        statuses,
+        [201, 409],
+        `${x} asked for by both: ${JSON.stringify(answers.map((r) => r.body))}`,
+      );
+      const { stdout } = await run("ovn-nbctl", [
+        `--db=${f.nb.unixRemote}`,
+        "--bare",
+        "--columns=addresses",
+        "list",
+        "Logical_Switch_Port",
+      ]);
+      assert.equal(stdout.split(/\s+/).filter((w) => w === x).length, 1, `${x} in NB more than once`);
+    }
+  } finally {
+    await f.close();
+  }
+});
