@@ -64,7 +64,13 @@ export function encodeAtom(v: unknown, base: BaseType, where = "value"): unknown
       if (typeof v === "boolean") return v;
       throw new DatumError(`${where}: expected a boolean, got ${show(v)}`);
     case "string":
-      if (typeof v === "string" && !v.includes("\u0000")) return v;
+      if (typeof v === "string" && !v.includes("\u0000") && v.isWellFormed()) return v;
+      if (typeof v === "string" && !v.isWellFormed()) {
+        // ovsdb-server drops the whole session when a string is not valid UTF-8.
+        throw new DatumError(
+          `${where}: OVSDB strings must be valid Unicode (this one has an unpaired surrogate)`,
+        );
+      }
       if (typeof v === "string") throw new DatumError(`${where}: OVSDB strings cannot contain NUL (U+0000)`);
       throw new DatumError(`${where}: expected a string, got ${show(v)}`);
   }

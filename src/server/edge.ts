@@ -31,6 +31,32 @@ export function jsonDepth(value: unknown, limit: number): number {
   return max;
 }
 
+/**
+ * A string (or key) of parsed JSON that is not valid Unicode: only a `\uD800`-style escape in
+ * the body can make one (raw bytes that are not UTF-8 are decoded as U+FFFD). NB refuses such
+ * strings, so the request is refused here, once, for every route.
+ */
+export function hasUnpairedSurrogate(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === "string") {
+      if (!v.isWellFormed()) return true;
+      continue;
+    }
+    if (v === null || typeof v !== "object") continue;
+    if (Array.isArray(v)) stack.push(...v);
+    else
+      for (const [k, x] of Object.entries(v)) {
+        if (!k.isWellFormed()) return true;
+        stack.push(x);
+      }
+  }
+  return false;
+}
+
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+
 function parseJsonBody(
   _req: FastifyRequest,
   body: string,
@@ -51,6 +77,14 @@ function parseJsonBody(
   }
   if (jsonDepth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
     done(new BodyError(`The request body is nested deeper than ${MAX_JSON_DEPTH} levels`));
+    return;
+  }
+  if (SURROGATE_ESCAPE.test(body) && hasUnpairedSurrogate(value)) {
+    done(
+      new BodyError(
+        "The request body has a string that is not valid Unicode (an unpaired surrogate escape such as \\ud800)",
+      ),
+    );
     return;
   }
   done(null, value);

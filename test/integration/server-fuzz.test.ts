@@ -1329,6 +1329,41 @@ test("a deeply nested array where a scalar goes is a 400, not a 500", async () =
   assert.deepEqual(wrong, []);
 });
 
+test("a string with an unpaired surrogate (\\ud800) is a 400 for any field and NB's session survives", async () => {
+  // JSON.stringify writes a lone surrogate as the escape \ud800; ovsdb-server drops the whole
+  // session on such a string, which used to answer this request, and every other one in
+  // flight, 503.
+  const n = await freshNet();
+  const bad = "x\ud800y";
+  const cases: Array<[string, Req["method"], string, unknown]> = [
+    ["network description", "POST", "/v2.0/networks", { network: { description: bad } }],
+    [
+      "bulk network description",
+      "POST",
+      "/v2.0/networks",
+      { networks: [{ name: "a" }, { description: bad }] },
+    ],
+    ["network name on update", "PUT", `/v2.0/networks/${n}`, { network: { name: bad } }],
+    ["port name", "POST", "/v2.0/ports", { port: { network_id: net, name: bad } }],
+    ["subnet name", "POST", "/v2.0/subnets", { subnet: { network_id: n, cidr: "10.97.0.0/24", name: bad } }],
+    ["a key", "POST", "/v2.0/networks", { network: { [bad]: 1 } }],
+  ];
+  const wrong: string[] = [];
+  for (const [what, method, path, body] of cases) {
+    const req = jsonReq(method, path, body, demo);
+    assert.match(req.body ?? "", /\\ud800/, "the body carries the escape");
+    const r = await attempt(req);
+    assert.equal(r.wrote, false, what);
+    if (r.status !== 400 || !/not valid Unicode/.test(r.text))
+      wrong.push(`${what}: ${r.status} ${r.text.slice(0, 160)}`);
+  }
+  assert.deepEqual(wrong, []);
+  const after = await attempt(
+    jsonReq("POST", "/v2.0/networks", { network: { name: "after-surrogates" } }, demo),
+  );
+  assert.equal(after.status, 201, after.text);
+});
+
 test("a bulk subnet create with one invalid item writes nothing", async () => {
   const n = await freshNet();
   const r = await attempt(

@@ -97,6 +97,12 @@ test("bad values are refused with the column and the reason", () => {
     /2 element\(s\), the column takes 0 to 1/,
   );
   assert.throws(() => new NamedUuid("1bad"), DatumError);
+  // ovsdb-server drops the session on a string that is not valid UTF-8.
+  assert.throws(
+    () => encodeDatum("a\ud800", { key: { type: "string" }, min: 1, max: 1 }, "LS.name"),
+    /LS\.name: OVSDB strings must be valid Unicode/,
+  );
+  assert.equal(encodeDatum("a😀", { key: { type: "string" }, min: 1, max: 1 }), "a😀");
   assert.throws(
     () => decodeDatum(["set", ["a", "b"]], { key: { type: "string" }, min: 1, max: 1 }),
     /exactly one atom/,
