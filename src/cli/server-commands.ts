@@ -16,24 +16,45 @@ export function addServerCommands(program: Command): void {
     )
     .option("--listen <host:port>", "address to listen on (default: the config's listen, 127.0.0.1:9696)")
     .option("--log-level <level>", "info, debug, warn, error", "info")
-    .action(async (o: { config: string; nb: string; listen?: string; logLevel: string }) => {
-      const { loadConfig, parseListen } = await import("../server/config.js");
-      const config = await loadConfig(o.config);
-      if (o.listen) {
-        try {
-          config.listen = parseListen(o.listen);
-        } catch (e) {
-          throw new UsageError(`--listen: ${(e as Error).message}`);
+    .option(
+      "--port-batches <n>",
+      "batches of port creations in flight at once, 1-64: above 1, a batch is decided while NB commits the one before (default 1)",
+      "1",
+    )
+    .action(
+      async (o: { config: string; nb: string; listen?: string; logLevel: string; portBatches: string }) => {
+        const portBatchesInFlight = Number(o.portBatches);
+        if (!/^\d+$/.test(o.portBatches) || portBatchesInFlight < 1 || portBatchesInFlight > 64) {
+          throw new UsageError(
+            `--port-batches ${JSON.stringify(o.portBatches)}: give a whole number from 1 to 64`,
+          );
         }
-      }
-      const { startNetworkService } = await import("../server/app.js");
-      const { installGracefulShutdown } = await import("../server/ops/index.js");
-      const svc = await startNetworkService({ config, nb: o.nb, logLevel: o.logLevel });
-      // SIGTERM/SIGINT: stop accepting, let in-flight requests finish, then close NB and exit.
-      installGracefulShutdown(svc.app, { timeoutMs: 15_000, onClose: () => svc.closeNb() });
-      const addr = await svc.app.listen({ host: config.listen.host, port: config.listen.port });
-      svc.app.log.info({ nb: o.nb, listen: addr }, "ovn-docker server ready");
-    });
+        const { loadConfig, parseListen } = await import("../server/config.js");
+        const config = await loadConfig(o.config);
+        if (o.listen) {
+          try {
+            config.listen = parseListen(o.listen);
+          } catch (e) {
+            throw new UsageError(`--listen: ${(e as Error).message}`);
+          }
+        }
+        const { startNetworkService } = await import("../server/app.js");
+        const { installGracefulShutdown } = await import("../server/ops/index.js");
+        const { stdoutLineWriter } = await import("../server/ops/log-writer.js");
+        const svc = await startNetworkService({
+          config,
+          nb: o.nb,
+          logLevel: o.logLevel,
+          portBatchesInFlight,
+        });
+        // SIGTERM/SIGINT: stop accepting, let in-flight requests finish, then close NB and exit.
+        installGracefulShutdown(svc.app, { timeoutMs: 15_000, onClose: () => svc.closeNb() });
+        const addr = await svc.app.listen({ host: config.listen.host, port: config.listen.port });
+        svc.app.log.info({ nb: o.nb, listen: addr }, "ovn-docker server ready");
+        // Log lines are written in groups (ops/log-writer.ts); whoever waits for this one sees it now.
+        stdoutLineWriter().flushSync();
+      },
+    );
 
   server
     .command("init")

@@ -27,7 +27,7 @@ export interface ServerOptions {
   logLevel?: string;
   /** How long a request waits for NB when it is unreachable before answering 503 (default 1000 ms). */
   nbWaitMs?: number;
-  /** Batches of port creations decided and not yet answered by NB at once (default 4; 1: one at a time). */
+  /** Batches of port creations decided and not yet answered by NB at once (default 1: one at a time). */
   portBatchesInFlight?: number;
 }
 
@@ -84,7 +84,7 @@ export async function startNetworkService(opts: ServerOptions): Promise<NetworkS
     networkRoutes(app, ctx);
     subnetRoutes(app, ctx);
     const portCreator = new PortCreator(ctx, {
-      maxInFlight: opts.portBatchesInFlight ?? 4,
+      maxInFlight: opts.portBatchesInFlight ?? 1,
     });
     portRoutes(app, ctx, portCreator);
     trunkRoutes(app, ctx);

@@ -59,6 +59,8 @@ export async function startServerProcess(opts: {
   port: number;
   readyMs?: number;
   logLevel?: string;
+  /** More `server` options, e.g. ["--port-batches", "4"]. */
+  args?: string[];
 }): Promise<ServerProcess> {
   const logFile = path.join(opts.dir, `${opts.name}.log`);
   const out = await open(logFile, "a");
@@ -75,6 +77,7 @@ export async function startServerProcess(opts: {
       `127.0.0.1:${opts.port}`,
       "--log-level",
       opts.logLevel ?? "warn",
+      ...(opts.args ?? []),
     ],
     { stdio: ["ignore", out.fd, out.fd] },
   );

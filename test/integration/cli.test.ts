@@ -142,6 +142,14 @@ test("--help everywhere exits 0", async () => {
   }
 });
 
+test("server refuses a --port-batches that is not 1..64 before reading anything", async () => {
+  for (const bad of ["0", "65", "2.5", "x", "-1"]) {
+    const r = await cli("server", "--config", path.join(dir, "nonexistent.yaml"), "--port-batches", bad);
+    assert.notEqual(r.code, 0, bad);
+    assert.match(r.stderr, /--port-batches .*whole number from 1 to 64/, bad);
+  }
+});
+
 test("server init writes a loadable config with the listen address asked for, and refuses to overwrite", async () => {
   const d = path.join(dir, "srv");
   const r = await cli("server", "init", "--dir", d, "--listen", "127.0.0.1:19696", "--json");

@@ -382,7 +382,7 @@ interface Pending {
 export interface PortCreatorOptions {
   /** Requests in one batch at most (default 256). */
   maxBatch?: number;
-  /** Batches decided and not yet answered at once (default 4). */
+  /** Batches decided and not yet answered at once (default 1). */
   maxInFlight?: number;
 }
 
@@ -406,7 +406,7 @@ export class PortCreator {
     opts: PortCreatorOptions = {},
   ) {
     this.maxBatch = opts.maxBatch ?? 256;
-    this.maxInFlight = opts.maxInFlight ?? 4;
+    this.maxInFlight = opts.maxInFlight ?? 1;
   }
 
   /** Creates the ports of one request (one body, or a bulk request's bodies: all or none). */
