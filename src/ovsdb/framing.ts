@@ -36,41 +36,66 @@ export class JsonStreamFramer {
   /** Feeds one chunk; returns the complete messages it finished, parsed, in order. */
   push(chunk: Buffer): unknown[] {
     const out: unknown[] = [];
+    const n = chunk.length;
     let start = 0;
-    for (let i = 0; i < chunk.length; i++) {
-      const c = chunk[i] as number;
-      if (this.inString) {
-        if (this.escaped) this.escaped = false;
-        else if (c === BACKSLASH) this.escaped = true;
-        else if (c === QUOTE) this.inString = false;
+    let depth = this.depth;
+    let inString = this.inString;
+    let escaped = this.escaped;
+    let i = 0;
+    while (i < n) {
+      if (inString) {
+        // Most bytes are inside strings: jump to the next quote (native search), then see
+        // whether it is escaped by counting the backslashes right before it.
+        if (escaped) {
+          escaped = false;
+          i++;
+          continue;
+        }
+        const q = chunk.indexOf(QUOTE, i);
+        const end = q === -1 ? n : q;
+        let run = 0;
+        for (let j = end - 1; j >= i && chunk[j] === BACKSLASH; j--) run++;
+        if (q === -1) {
+          // The string goes on in the next chunk; an odd run escapes its first byte.
+          escaped = run % 2 === 1;
+          i = n;
+        } else {
+          if (run % 2 === 0) inString = false;
+          i = q + 1;
+        }
         continue;
       }
-      if (this.depth === 0) {
+      const c = chunk[i] as number;
+      if (depth === 0) {
         // Between messages: only whitespace may appear, then the next object.
         if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) {
-          start = i + 1;
+          i++;
+          start = i;
           continue;
         }
         if (c !== OPEN_BRACE) {
+          this.depth = depth;
           throw new FramingError(
             `expected '{' to start a JSON-RPC message, got byte 0x${c.toString(16)} (${JSON.stringify(String.fromCharCode(c))})`,
           );
         }
         start = i;
-        this.depth = 1;
-        continue;
-      }
-      if (c === QUOTE) this.inString = true;
-      else if (c === OPEN_BRACE || c === OPEN_BRACKET) this.depth++;
+        depth = 1;
+      } else if (c === QUOTE) inString = true;
+      else if (c === OPEN_BRACE || c === OPEN_BRACKET) depth++;
       else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
-        this.depth--;
-        if (this.depth === 0) {
+        depth--;
+        if (depth === 0) {
           out.push(this.finish(chunk.subarray(start, i + 1)));
           start = i + 1;
         }
       }
+      i++;
     }
-    if (this.depth > 0 || this.inString) {
+    this.depth = depth;
+    this.inString = inString;
+    this.escaped = escaped;
+    if (depth > 0 || inString) {
       const rest = chunk.subarray(start);
       this.partsBytes += rest.length;
       if (this.partsBytes > this.maxBytes) {

@@ -116,3 +116,27 @@ test("property: any sequence of JSON-RPC messages cut anywhere comes out as sent
     { numRuns: 300 },
   );
 });
+
+test("runs of backslashes before a quote, split at every byte position", () => {
+  // Inside strings the framer jumps from quote to quote and counts the backslashes before each.
+  const msgs = [
+    { s: "a\\" },
+    { s: 'a\\"b' },
+    { s: "\\\\" },
+    { s: '\\\\\\"}{' },
+    { s: '"' },
+    { k: ["\\", '"\\', ""] },
+  ];
+  const bytes = Buffer.concat(msgs.map(enc));
+  for (let i = 0; i <= bytes.length; i++) {
+    for (const j of [i, Math.min(bytes.length, i + 1), Math.min(bytes.length, i + 3)]) {
+      const f = new JsonStreamFramer();
+      const out = [
+        ...f.push(bytes.subarray(0, i)),
+        ...f.push(bytes.subarray(i, j)),
+        ...f.push(bytes.subarray(j)),
+      ];
+      assert.deepEqual(out, msgs, `split at ${i}, ${j}`);
+    }
+  }
+});
