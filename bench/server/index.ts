@@ -37,6 +37,7 @@ import {
   MAX_CHILDREN,
   MGMT_CIDR,
   parentsFor,
+  probeNbInserts,
   type RunTiming,
   runApi,
   runFloor,
@@ -180,6 +181,46 @@ export interface CaseResult {
   nb_transactions?: number;
   /** Every repetition's ports/s and p50, in the order run (the row's other numbers are medians). */
   reps?: { ports_per_s: number[]; p50_ms: number[] };
+  /** The long run: NB alone, one port per transaction on the same switch, before and after it. */
+  nb_probe?: { before: NbProbe; after: NbProbe };
+}
+
+/** NB_PROBE_TX single-port transactions straight to NB (probeNbInserts): p50 and NB's CPU per transaction. */
+export interface NbProbe {
+  ports_in_switch: number;
+  p50_ms: number;
+  nb_cpu_us_per_tx: number;
+}
+
+const NB_PROBE_TX = 300;
+
+function nbProbeText(p: { before: NbProbe; after: NbProbe }): string {
+  return (
+    `from p50 ${num(p.before.p50_ms, 3)} ms (NB CPU ${num(p.before.nb_cpu_us_per_tx)} µs) with an empty switch ` +
+    `to ${num(p.after.p50_ms, 3)} ms (${num(p.after.nb_cpu_us_per_tx)} µs) with ${num(p.after.ports_in_switch)} ports in it ` +
+    `(${(p.after.p50_ms / p.before.p50_ms).toFixed(1)}x)`
+  );
+}
+
+async function probeNb(
+  bed: { nbRemote: string; nb: { pid: number } },
+  networkId: string,
+  portsInSwitch: number,
+): Promise<NbProbe> {
+  const c0 = processCpuS(bed.nb.pid);
+  const lat = await probeNbInserts(bed.nbRemote, networkId, NB_PROBE_TX);
+  const cpu = processCpuS(bed.nb.pid) - c0;
+  return {
+    ports_in_switch: portsInSwitch,
+    p50_ms: round(
+      percentile(
+        [...lat].sort((a, b) => a - b),
+        50,
+      ),
+      3,
+    ),
+    nb_cpu_us_per_tx: round((cpu * 1e6) / NB_PROBE_TX, 0),
+  };
 }
 
 export interface ServerResults {
@@ -284,6 +325,8 @@ async function runCase(spec: CaseSpec, opts: SuiteOptions): Promise<CaseResult> 
     let nbCpu: number;
     let nbTx: number | undefined;
     let method: string;
+    let nbProbe: CaseResult["nb_probe"];
+    const probeBefore = spec.scale ? await probeNb(bed, f.networkId, 0) : undefined;
     if (spec.kind === "api" || spec.kind === "floor") {
       const s0 = processCpuS(svc.pid);
       const n0 = processCpuS(nbPid);
@@ -310,6 +353,7 @@ async function runCase(spec: CaseSpec, opts: SuiteOptions): Promise<CaseResult> 
         `OvsdbClient, one connection, one transaction per port (insert the service's Logical_Switch_Port ` +
         `row + mutate the switch's ports), ${spec.concurrency === 1 ? "await each" : `${spec.concurrency} in flight`}, no group commit`;
     }
+    if (probeBefore) nbProbe = { before: probeBefore, after: await probeNb(bed, f.networkId, spec.ports) };
     const v = await verifyNb(bed.nbRemote, f, t.created);
     const d = spec.scale ? deciles(t) : undefined;
     return {
@@ -328,6 +372,7 @@ async function runCase(spec: CaseSpec, opts: SuiteOptions): Promise<CaseResult> 
       nb_cpu_s: round(nbCpu, 2),
       server_rss_mib: rss,
       ...(d ? { deciles: d } : {}),
+      ...(nbProbe ? { nb_probe: nbProbe } : {}),
       verified_lsps: v.lsps,
       ...(nbTx === undefined ? {} : { nb_transactions: nbTx }),
     };
@@ -440,7 +485,10 @@ function analyse(res: ServerResults): Pick<ServerResults, "ratios" | "goals"> {
         `p50 first tenth ${num(first.p50, 3)} ms, last tenth ${num(last.p50, 3)} ms (${(last.p50 / first.p50).toFixed(2)}x), ` +
         `worst tenth ${num(worst.from)}–${num(worst.to)} ${num(worst.p50, 3)} ms (${factor.toFixed(2)}x); ` +
         `p99 first ${num(first.p99, 3)} ms, last ${num(last.p99, 3)} ms (${(last.p99 / first.p99).toFixed(2)}x); ` +
-        `ports/s first tenth ${num(first.ports_per_s)}, last ${num(last.ports_per_s)}`,
+        `ports/s first tenth ${num(first.ports_per_s)}, last ${num(last.ports_per_s)}` +
+        (s.nb_probe
+          ? `; over the same run NB's own single-port transaction went ${nbProbeText(s.nb_probe)}`
+          : ""),
     });
   }
   return { ratios, goals };
@@ -632,6 +680,10 @@ the MAC, IP, parent and tag it was given, and no IP, MAC or (parent, tag) twice.
   on this machine for any request.
 - **API, ${num(res.scalePorts)} ports**: one long run at concurrency ${SCALE_CONCURRENCY}, reported per tenth (by
   issue order, so roughly by how many ports NB held), to show whether latency grows with NB.
+  Before and after it, NB alone is probed: ${NB_PROBE_TX} transactions by our OVSDB client, one at
+  a time, each inserting a bare \`Logical_Switch_Port\` and adding it to LS1's \`ports\` (what
+  every port creation does to NB; each is taken away again unmeasured), to show how much NB's
+  own cost per transaction grows with the switch.
 
 The main cases ran ${res.repeat} time(s), round-robin (every case once, then again...), each time on
 a fresh NB and service; every number in the first table is the **median** over those runs
@@ -651,7 +703,7 @@ ${ratioLines(res)
 **Long run** (${scale ? `${scale.label}: ${num(scale.ports_per_s)} ports/s overall, p50 ${num(scale.lat_ms.p50, 3)} ms, p99 ${num(scale.lat_ms.p99, 3)} ms, max ${num(scale.lat_ms.max, 1)} ms` : "not run"}):
 
 ${scale?.deciles ? markdownTable(DECILE_HEADER, decileRows(scale.deciles), DECILE_ALIGN) : "(not run)"}
-
+${scale?.nb_probe ? `\nNB alone, one port per transaction on LS1 (${NB_PROBE_TX} transactions): ${nbProbeText(scale.nb_probe)}.\n` : ""}
 **For context only — measured elsewhere, NOT in this run** (different software on this kind of
 machine; not comparable to the table above in setup or method):
 
@@ -770,6 +822,8 @@ export const serverSuite: Suite = {
       opts.log(`\n${scale.label}, per tenth of the run:`);
       opts.log(textTable(DECILE_HEADER, decileRows(scale.deciles), DECILE_ALIGN));
     }
+    if (scale?.nb_probe)
+      opts.log(`\nNB alone, one port per transaction on LS1: ${nbProbeText(scale.nb_probe)}`);
     opts.log("");
     for (const l of ratioLines(res)) opts.log(l);
     opts.log("\nfor context only, measured elsewhere (NOT in this run):");

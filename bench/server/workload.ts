@@ -427,3 +427,37 @@ export async function verifyNb(
     await client.close();
   }
 }
+
+/**
+ * NB alone, one port per transaction on the fixture's switch, `n` times: insert a bare
+ * Logical_Switch_Port and add it to the switch's `ports` (what every port creation does to
+ * NB), each taken away again by a second, unmeasured transaction, so NB ends as it began.
+ * The rows carry no Neutron keys, so the service's view ignores them. Latencies in ms, after
+ * 50 unmeasured transactions of the same kind.
+ */
+export async function probeNbInserts(remote: string, networkId: string, n: number): Promise<Float64Array> {
+  const { client, nb } = await open(remote);
+  try {
+    const tx = nb.transaction();
+    const lss = tx.select("Logical_Switch", [["name", "==", `neutron-${networkId}`]], ["_uuid"]);
+    const switchUuid = (await tx.execute()).rows(lss)[0]?._uuid;
+    if (!switchUuid) throw new Error(`NB probe: switch neutron-${networkId} is not in the NB`);
+    const where = [["_uuid", "==", switchUuid]] as const;
+    const lat = new Float64Array(n);
+    const warmUp = 50;
+    for (let i = -warmUp; i < n; i++) {
+      const ins = nb.transaction();
+      const row = ins.insert("Logical_Switch_Port", { name: `nb-probe-${i}` });
+      ins.mutate("Logical_Switch", where, [["ports", "insert", [row]]]);
+      const t0 = performance.now();
+      const r = await ins.execute();
+      if (i >= 0) lat[i] = performance.now() - t0;
+      const del = nb.transaction();
+      del.mutate("Logical_Switch", where, [["ports", "delete", [r.uuid(row)]]]);
+      await del.execute();
+    }
+    return lat;
+  } finally {
+    await client.close();
+  }
+}
