@@ -114,19 +114,46 @@ const NOTES = `**Observations** (2026-11-29, by hand; re-check them when the ser
   back, so the two groups that alternate at concurrency 16 would merge into one batch. Batches
   grew only from ~7 to ~8.5 (~10 at 5 ms) ports per NB transaction, and since batches are
   written one after the other the wait is pure added latency: 810 → 620 ports/s, p50 16.5 → 22 ms
-  (4 interleaved runs each). Larger batches at the same latency need two batches in flight
-  (decide batch k+1 against the switch and parent generations batch k will write); that needs
-  \`createPorts\` (src/ovn/neutron-writes.ts) to take the expected guards instead of reading them
-  from the view, not done.
-- This run was on a machine shared with another engineer's benchmark (the spread tables show
-  it: raw NB at 16 ranged 1,816–3,152 tx/s, p50 4.6–8.7 ms). The concurrency-16 ratio's "met"
-  comes from a slow raw baseline in two of three repetitions: against its quiet repetition
-  (4.617 ms) the API's p50 is 2.6x, as before. Throughput at 16 is bound by the CPU of service +
-  NB + client per port (~550 + ~200 + ~160 µs here): 3,000 ports/s needs that sum under ~660 µs.
-- What still grows with NB: each NB transaction changes the switch's \`ports\` set, and
-  ovsdb-server writes the whole column (one uuid per port) to its log for every transaction;
-  the NB's CPU per port and the p50 per tenth grow with it (the long run above; about 8 ports
-  per transaction at concurrency 16, 27 at 64). Fewer, larger transactions remain the lever.`;
+  (4 interleaved runs each). Several batches in flight were built next (below) and measured no gain.
+- **Second session (2026-11-29, 10:40–11:50 UTC)**, each change measured with \`--only\` runs,
+  interleaved with the code before it:
+  - The view no longer monitors \`Logical_Switch.ports\` (src/ovn/neutron-view.ts): applying each
+    transaction's diff to a copy of the switch's port list cost O(ports on the switch) per NB
+    transaction in the service. 20,000-port long run at 16: service CPU 661 → 554 µs per port,
+    p50 from the 4,000th to the 20,000th port growing 2.5x → 1.3x.
+  - Per-request trims (HTTP floor at 16, service CPU per GET, medians of 4–6 runs): verified
+    tokens are cached (306 → 246 µs), the request line is logged without pino's redaction
+    (179 → 160 µs), log lines are written in groups at most 100 ms old (160 → 147 µs).
+  - The OVSDB framer jumps from quote to quote inside strings instead of stepping through every
+    byte in JS: it was 4.5 % of the service's CPU at 16, now under 1 %.
+  - **Several port batches in flight** (\`server --port-batches N\`, src/ovn/in-flight.ts: a
+    batch decided while earlier ones are unanswered avoids what they reserved and expects the
+    external_ids they write). At 16 (5,000 ports, 3 interleaved pairs) 4 in flight gave
+    1,146–1,233 ports/s against 1,260–1,394 one at a time; 30,000-port runs 1,310 (4), 1,453 (2),
+    1,638 (1) ports/s, with batches getting smaller (6.9, 5.4, 7.9 ports per NB transaction) and
+    NB's CPU per port rising; against a 3-member NB cluster on this machine no difference
+    (655–728 vs 699–706). Here the service's CPU bounds the rate, not NB's round trip; the
+    default stays 1.
+  - Where the service's CPU goes now: \`perf\` of port creation in-process without HTTP, one
+    port per NB transaction (~480 µs each): 27 % in the kernel (syscalls are dear on this VM;
+    most samples land at the paravirtual irq-enable point), the rest JSON encoding and parsing,
+    the row codec, the cache and the view, and GC. (\`--cpu-prof\` itself adds ~50 % and
+    attributes the time of socket writes badly: do not read its \`writeUtf8String\` as CPU.)
+- **Throughput at 16 is bound by CPU.** Client + service + NB CPU per port was
+  114 + 390 + 148 = 652 µs in the run above (2,274 ports/s): 2 cores allow at most ~3,070
+  ports/s, and only if the three processes overlapped perfectly, and the service (one thread)
+  alone caps the rate at ~2,560/s. 3,000 ports/s at concurrency 16 needs the service under
+  ~333 µs per port; at concurrency 64 (about 30 ports per NB transaction) it used ~296 µs per
+  port and reached ~3,100 ports/s.
+- **What still grows with NB is NB.** Adding a port to a switch makes ovsdb-server do work in
+  proportion to the switch's port count (the \`ports\` set of strong references); a transaction
+  that only changes the switch's external_ids barely grows. The long run's NB probe (above)
+  measures it on every run: NB's own single-port transaction got ~5x slower from an empty
+  switch to 50,000 ports here, and NB's CPU per port in the long run is ~3x that of the
+  10,000-port cases. (The database file does not hold the whole column per transaction: 14 MB
+  for 51,000 ports, so the earlier guess that it did was wrong.) The service batches, so its p50
+  grows less than NB's single-port transaction (the first tenth also carries the service's
+  warm-up), but it grows: fewer, larger transactions are the lever left.`;
 
 type Kind = "api" | "raw" | "floor";
 
@@ -196,9 +223,9 @@ const NB_PROBE_TX = 300;
 
 function nbProbeText(p: { before: NbProbe; after: NbProbe }): string {
   return (
-    `from p50 ${num(p.before.p50_ms, 3)} ms (NB CPU ${num(p.before.nb_cpu_us_per_tx)} µs) with an empty switch ` +
-    `to ${num(p.after.p50_ms, 3)} ms (${num(p.after.nb_cpu_us_per_tx)} µs) with ${num(p.after.ports_in_switch)} ports in it ` +
-    `(${(p.after.p50_ms / p.before.p50_ms).toFixed(1)}x)`
+    `from p50 ${num(p.before.p50_ms, 3)} ms with an empty switch to ${num(p.after.p50_ms, 3)} ms with ` +
+    `${num(p.after.ports_in_switch)} ports in it (${(p.after.p50_ms / p.before.p50_ms).toFixed(1)}x; NB CPU per probe, ` +
+    `the insert and its unmeasured removal, ${num(p.before.nb_cpu_us_per_tx)} → ${num(p.after.nb_cpu_us_per_tx)} µs)`
   );
 }
 
@@ -835,8 +862,10 @@ export const serverSuite: Suite = {
   },
 
   async renderDocs(opts, resultsFile) {
-    await renderDocsFromFile<ServerResults>(opts, "server", resultsFile, async (res) =>
-      docsBody(res, await spread(opts, res)),
-    );
+    // Ratios and goals are derived from the numbers: derive them again, in today's words.
+    await renderDocsFromFile<ServerResults>(opts, "server", resultsFile, async (saved) => {
+      const res = { ...saved, ...analyse(saved) };
+      return docsBody(res, await spread(opts, res));
+    });
   },
 };
