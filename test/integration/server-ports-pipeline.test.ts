@@ -98,12 +98,13 @@ async function assertUniqueInNb(b: Bed, ports: Body[]): Promise<void> {
     assert.ok(row, `port ${p.id} was answered 201 but is not in NB`);
     const ip = (p.fixed_ips as Array<{ ip_address: string }>)[0]?.ip_address as string;
     assert.equal(row.addresses, `${p.mac_address} ${ip}`);
-    const profile = p["binding:profile"] as { parent_name: string; tag: number };
-    assert.equal(row.pt, `${profile.parent_name}/${profile.tag}`);
+    const profile = p["binding:profile"] as { parent_name?: string; tag?: number };
+    const child = profile.parent_name !== undefined;
+    assert.equal(row.pt, child ? `${profile.parent_name}/${profile.tag}` : "/");
     for (const [set, v] of [
       [macs, String(p.mac_address)],
       [ips, ip],
-      [pts, row.pt],
+      ...(child ? ([[pts, row.pt]] as const) : []),
     ] as const) {
       assert.ok(!set.has(v), `${v} handed out twice`);
       set.add(v);
@@ -297,4 +298,25 @@ test("another replica's write from the same starting point never passes for the 
   } finally {
     await f.close();
   }
+});
+
+test("a batch holds at most 1,024 ports: two bulk requests of 600 that arrive together are written apart", async () => {
+  const b = one;
+  const creator = b.f.servers[0]?.svc.portCreator;
+  assert.ok(creator);
+  const start = creator.batches;
+  const bulk = () =>
+    b.f.call("POST", "/v2.0/ports", {
+      token: b.token,
+      body: { ports: Array.from({ length: 600 }, () => ({ network_id: b.ls1 })) },
+    });
+  const [x, y] = await withNbPaused(b, async () => {
+    const both = [bulk(), bulk()] as const;
+    await until(() => creator.batches === start + 1, "the first batch to be sent");
+    return both;
+  });
+  const ports = [...((ok(await x).ports as Body[]) ?? []), ...((ok(await y).ports as Body[]) ?? [])];
+  assert.equal(ports.length, 1200);
+  assert.equal(creator.batches - start, 2, "one batch per bulk request");
+  await assertUniqueInNb(b, ports);
 });

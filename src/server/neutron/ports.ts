@@ -380,7 +380,7 @@ interface Pending {
 }
 
 export interface PortCreatorOptions {
-  /** Requests in one batch at most (default 256). */
+  /** Ports in one batch at most (default 1,024; a bulk request larger than that goes alone). */
   maxBatch?: number;
   /** Batches decided and not yet answered at once (default 1). */
   maxInFlight?: number;
@@ -405,7 +405,7 @@ export class PortCreator {
     private readonly ctx: NeutronContext,
     opts: PortCreatorOptions = {},
   ) {
-    this.maxBatch = opts.maxBatch ?? 256;
+    this.maxBatch = opts.maxBatch ?? 1024;
     this.maxInFlight = opts.maxInFlight ?? 1;
   }
 
@@ -427,9 +427,20 @@ export class PortCreator {
     });
   }
 
+  /** The next batch: requests in arrival order, up to maxBatch ports (always at least one request). */
+  private nextBatch(): Pending[] {
+    let n = 0;
+    let k = 0;
+    while (k < this.queue.length && (k === 0 || n + (this.queue[k] as Pending).bodies.length <= this.maxBatch)) {
+      n += (this.queue[k] as Pending).bodies.length;
+      k++;
+    }
+    return this.queue.splice(0, k);
+  }
+
   private pump(): void {
     while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.maxBatch);
+      const batch = this.nextBatch();
       this.inFlight++;
       this.write(batch)
         .catch((e: unknown) => {
