@@ -431,7 +431,10 @@ export class PortCreator {
   private nextBatch(): Pending[] {
     let n = 0;
     let k = 0;
-    while (k < this.queue.length && (k === 0 || n + (this.queue[k] as Pending).bodies.length <= this.maxBatch)) {
+    while (
+      k < this.queue.length &&
+      (k === 0 || n + (this.queue[k] as Pending).bodies.length <= this.maxBatch)
+    ) {
       n += (this.queue[k] as Pending).bodies.length;
       k++;
     }
