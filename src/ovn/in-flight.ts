@@ -30,6 +30,16 @@ export class InFlightWrites {
     for (const [uuid, e] of this.next) if (e.by === by) this.next.delete(uuid);
   }
 
+  /**
+   * Forgets every expectation: for when a write's outcome is unknown (the connection dropped
+   * before NB answered, or NB answered but the view never showed it). Writes decided after
+   * this guard on the view alone, so a write that did commit unseen makes them stale rather
+   * than letting them chain past it without its reservations.
+   */
+  clear(): void {
+    this.next.clear();
+  }
+
   /** Rows with a write in flight (for tests and metrics). */
   get size(): number {
     return this.next.size;

@@ -45,7 +45,7 @@ export function hasUnpairedSurrogate(value: unknown): boolean {
       continue;
     }
     if (v === null || typeof v !== "object") continue;
-    if (Array.isArray(v)) stack.push(...v);
+    if (Array.isArray(v)) for (const x of v) stack.push(x);
     else
       for (const [k, x] of Object.entries(v)) {
         if (!k.isWellFormed()) return true;

@@ -1347,6 +1347,13 @@ test("a string with an unpaired surrogate (\\ud800) is a 400 for any field and N
     ["port name", "POST", "/v2.0/ports", { port: { network_id: net, name: bad } }],
     ["subnet name", "POST", "/v2.0/subnets", { subnet: { network_id: n, cidr: "10.97.0.0/24", name: bad } }],
     ["a key", "POST", "/v2.0/networks", { network: { [bad]: 1 } }],
+    // Walked without spreading: a 200,000-element array next to it is still a 400.
+    [
+      "a big array beside it",
+      "POST",
+      "/v2.0/networks",
+      { network: { description: bad }, x: new Array(200_000).fill(0) },
+    ],
   ];
   const wrong: string[] = [];
   for (const [what, method, path, body] of cases) {

@@ -239,6 +239,11 @@ test("a guarded row changed by another writer mid-storm: chained batches decide 
   assert.ok((await conflicts(b)) > before, "no batch met a changed guard: the test did not test it");
   await assertUniqueInNb(b, ports);
   assert.equal(b.f.servers[0]?.svc.view.inFlight.size, 0, "expectations of settled writes left behind");
+  const creator = b.f.servers[0]?.svc.portCreator;
+  assert.ok(creator);
+  const { held } = creator as unknown as { held: Record<string, Map<string, Set<unknown>>> };
+  for (const kind of ["ips", "macs", "tags"])
+    assert.equal(held[kind]?.size, 0, `reservations (${kind}) left behind once every batch is in the view`);
 });
 
 test("another replica's write from the same starting point never passes for the batch a chained one expects", async () => {
@@ -319,4 +324,35 @@ test("a batch holds at most 1,024 ports: two bulk requests of 600 that arrive to
   assert.equal(ports.length, 1200);
   assert.equal(creator.batches - start, 2, "one batch per bulk request");
   await assertUniqueInNb(b, ports);
+});
+
+test("the NB session lost with a batch in flight and another chained on it: nothing chains past the lost one", async () => {
+  const b = many;
+  const svc = b.f.servers[0]?.svc;
+  const creator = svc?.portCreator;
+  assert.ok(svc && creator);
+  const start = creator.batches;
+  let second: Promise<{ status: number; body: Body }> | undefined;
+  try {
+    const firstAnswer = await withNbPaused(b, async () => {
+      const first = child(b);
+      await until(() => creator.batches === start + 1, "the first batch to be sent");
+      second = child(b);
+      await until(() => creator.batches === start + 2, "the chained batch to be sent");
+      assert.ok(svc.view.inFlight.size > 0, "the chained batch expects what the first one writes");
+      // The session drops before NB answers: whether the first batch committed is unknown.
+      (svc.client as unknown as { conn: { close(e?: Error): void } }).conn.close(
+        new Error("test: session lost"),
+      );
+      const answer = await first;
+      // The chained batch is still waiting for NB, but nothing may chain on it any more.
+      assert.equal(svc.view.inFlight.size, 0, "expectations of a write with an unknown outcome kept");
+      return answer;
+    });
+    assert.equal(firstAnswer.status, 503, JSON.stringify(firstAnswer.body));
+  } finally {
+    await second;
+  }
+  const after = ok(await child(b)).port as Body;
+  await assertUniqueInNb(b, [after]);
 });

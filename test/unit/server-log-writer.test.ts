@@ -82,6 +82,28 @@ describe("BufferedLineWriter", () => {
     );
   });
 
+  test("a closed standard output (EPIPE) stops logging instead of throwing; other errors still throw", () => {
+    let calls = 0;
+    const epipe = new BufferedLineWriter({
+      sink: () => {
+        calls++;
+        throw Object.assign(new Error("write EPIPE"), { code: "EPIPE" });
+      },
+    });
+    epipe.write("a\n");
+    assert.doesNotThrow(() => epipe.flushSync());
+    epipe.write("b\n");
+    epipe.flushSync();
+    assert.equal(calls, 1, "nothing is written after EPIPE");
+    const eio = new BufferedLineWriter({
+      sink: () => {
+        throw Object.assign(new Error("write EIO"), { code: "EIO" });
+      },
+    });
+    eio.write("a\n");
+    assert.throws(() => eio.flushSync(), /EIO/);
+  });
+
   test("writeAllSync writes everything", async () => {
     const dir = await mkdtemp(path.join(tmpdir(), "log-writer-"));
     try {

@@ -126,9 +126,13 @@ class Reservations {
 /** What decisions took from a Reservations, to give back. */
 type Taken = Array<() => void>;
 
-function hold<V>(set: Set<V>, v: V, taken: Taken): void {
+/** Reserves `v` in the set of `m` under `k`; given back, an emptied set leaves the map. */
+function hold<K, V>(m: Map<K, Set<V>>, k: K, set: Set<V>, v: V, taken: Taken): void {
   set.add(v);
-  taken.push(() => set.delete(v));
+  taken.push(() => {
+    set.delete(v);
+    if (set.size === 0 && m.get(k) === set) m.delete(k);
+  });
 }
 
 function giveBack(taken: Taken): void {
@@ -237,7 +241,7 @@ function chooseIps(
       if (c !== "ok")
         throw invalidInput(`IP address ${addr} is not a valid IP for the specified subnet (${c})`);
     }
-    hold(reserved, addr, taken);
+    hold(res.ips, networkId, reserved, addr, taken);
     return { subnet_id: s.id, ip_address: addr };
   };
   if (requested === undefined) {
@@ -294,7 +298,7 @@ function chooseMac(
         "MacAddressGenerationFailure",
       );
   }
-  hold(reserved, mac, taken);
+  hold(res.macs, networkId, reserved, mac, taken);
   return mac;
 }
 
@@ -348,7 +352,7 @@ function decide(
   const fixed = chooseIps(ctx, net.id, o.fixed_ips, res, taken, deviceOwner);
   const mac = chooseMac(ctx, net.id, str(o, "mac_address"), res, taken);
   if (profile.parent !== null && profile.tag !== null)
-    hold(res.of(res.tags, profile.parent), profile.tag, taken);
+    hold(res.tags, profile.parent, res.of(res.tags, profile.parent), profile.tag, taken);
   const t = ctx.now();
   const port: PortFields = {
     id: newId(),
@@ -467,7 +471,7 @@ export class PortCreator {
         const mine: Taken = [];
         try {
           decided.push({ p, ws: p.bodies.map((b) => decide(ctx, p.who, b, this.held, mine)) });
-          taken.push(...mine);
+          for (const f of mine) taken.push(f);
         } catch (e) {
           giveBack(mine);
           p.reject(e);
@@ -495,6 +499,9 @@ export class PortCreator {
             for (const d of decided) await this.write([d.p], attempts);
             return;
           }
+          // NB refused it (nothing committed), or the outcome is unknown (the connection went):
+          // then it may have committed unseen, and nothing decided from now on may chain past it.
+          if (!(e instanceof TransactionError)) ctx.view.inFlight.clear();
           for (const d of decided) d.p.reject(e);
           return;
         }
@@ -505,6 +512,8 @@ export class PortCreator {
             "new ports",
           );
         } catch (e) {
+          // Committed, but the view does not show it: the same as an unknown outcome.
+          ctx.view.inFlight.clear();
           for (const d of decided) d.p.reject(e);
           return;
         }

@@ -86,8 +86,22 @@ export class BufferedLineWriter {
     const data = this.held.length === 1 ? (this.held[0] as string) : this.held.join("");
     this.held = [];
     this.heldChars = 0;
-    this.sink(data);
+    if (this.broken) return;
+    try {
+      this.sink(data);
+    } catch (e) {
+      // The reader of standard output went away (EPIPE: a log shipper or `| tee` ended): as
+      // pino's own destination does, stop logging rather than take the service down with it.
+      if ((e as NodeJS.ErrnoException).code !== "EPIPE") throw e;
+      this.broken = true;
+      process.stderr.write(
+        "ovn-docker: standard output is closed (EPIPE); log lines are dropped from now on\n",
+      );
+    }
   }
+
+  /** Standard output went away: lines are dropped. */
+  private broken = false;
 
   /** pino's logger.flush(cb) calls this. */
   flush(cb?: (err?: Error) => void): void {
