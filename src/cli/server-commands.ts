@@ -39,8 +39,7 @@ export function addServerCommands(program: Command): void {
           }
         }
         const { startNetworkService } = await import("../server/app.js");
-        const { installGracefulShutdown } = await import("../server/ops/index.js");
-        const { stdoutLineWriter } = await import("../server/ops/log-writer.js");
+        const { flushLog, installGracefulShutdown } = await import("../server/ops/index.js");
         const svc = await startNetworkService({
           config,
           nb: o.nb,
@@ -52,7 +51,7 @@ export function addServerCommands(program: Command): void {
         const addr = await svc.app.listen({ host: config.listen.host, port: config.listen.port });
         svc.app.log.info({ nb: o.nb, listen: addr }, "ovn-docker server ready");
         // Log lines are written in groups (ops/log-writer.ts); whoever waits for this one sees it now.
-        stdoutLineWriter().flushSync();
+        flushLog(svc.app);
       },
     );
 

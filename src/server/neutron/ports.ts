@@ -113,27 +113,25 @@ class Reservations {
   readonly ips = new Map<string, Set<string>>();
   readonly macs = new Map<string, Set<string>>();
   readonly tags = new Map<string, Set<number>>();
-  of<K, V>(m: Map<K, Set<V>>, k: K): Set<V> {
-    let s = m.get(k);
-    if (!s) {
-      s = new Set();
-      m.set(k, s);
+
+  /** Reserves `v` under `k` of `m`; given back, an emptied set leaves the map. */
+  hold<K, V>(m: Map<K, Set<V>>, k: K, v: V, taken: Taken): void {
+    let set = m.get(k);
+    if (!set) {
+      set = new Set();
+      m.set(k, set);
     }
-    return s;
+    const s = set;
+    s.add(v);
+    taken.push(() => {
+      s.delete(v);
+      if (s.size === 0 && m.get(k) === s) m.delete(k);
+    });
   }
 }
 
 /** What decisions took from a Reservations, to give back. */
 type Taken = Array<() => void>;
-
-/** Reserves `v` in the set of `m` under `k`; given back, an emptied set leaves the map. */
-function hold<K, V>(m: Map<K, Set<V>>, k: K, set: Set<V>, v: V, taken: Taken): void {
-  set.add(v);
-  taken.push(() => {
-    set.delete(v);
-    if (set.size === 0 && m.get(k) === set) m.delete(k);
-  });
-}
 
 function giveBack(taken: Taken): void {
   for (const f of taken) f();
@@ -199,7 +197,7 @@ function checkParent(
     throw invalidInput(`port ${self} has container ports of its own and cannot become a child`);
   }
   const holder = ctx.view.children.get(parent)?.get(tag);
-  if ((holder && holder !== self) || res.of(res.tags, parent).has(tag)) {
+  if ((holder && holder !== self) || res.tags.get(parent)?.has(tag)) {
     throw conflict(
       "VlanTagInUse",
       `VLAN ${tag} under parent port ${parent} is already used by port ${holder ?? "(being created)"}`,
@@ -225,8 +223,8 @@ function chooseIps(
 ): Array<{ subnet_id: string; ip_address: string }> {
   const subnets = subnetsOfNetwork(ctx, networkId);
   const used = ctx.view.usedIps.get(networkId) ?? EMPTY;
-  const reserved = res.of(res.ips, networkId);
   const take = (s: SubnetFields, ip?: string) => {
+    const reserved = res.ips.get(networkId) ?? EMPTY;
     const a = allocatorOf(ctx, s);
     let addr: string | undefined;
     if (ip === undefined) {
@@ -241,7 +239,7 @@ function chooseIps(
       if (c !== "ok")
         throw invalidInput(`IP address ${addr} is not a valid IP for the specified subnet (${c})`);
     }
-    hold(res.ips, networkId, reserved, addr, taken);
+    res.hold(res.ips, networkId, addr, taken);
     return { subnet_id: s.id, ip_address: addr };
   };
   if (requested === undefined) {
@@ -284,7 +282,7 @@ function chooseMac(
   taken: Taken,
 ): string {
   const used = ctx.view.usedMacs.get(networkId) ?? EMPTY;
-  const reserved = res.of(res.macs, networkId);
+  const reserved = res.macs.get(networkId) ?? EMPTY;
   let mac: string | undefined;
   if (requested !== undefined) {
     mac = canonicalMac(requested);
@@ -298,7 +296,7 @@ function chooseMac(
         "MacAddressGenerationFailure",
       );
   }
-  hold(res.macs, networkId, reserved, mac, taken);
+  res.hold(res.macs, networkId, mac, taken);
   return mac;
 }
 
@@ -351,8 +349,7 @@ function decide(
   const deviceOwner = str(o, "device_owner") ?? "";
   const fixed = chooseIps(ctx, net.id, o.fixed_ips, res, taken, deviceOwner);
   const mac = chooseMac(ctx, net.id, str(o, "mac_address"), res, taken);
-  if (profile.parent !== null && profile.tag !== null)
-    hold(res.tags, profile.parent, res.of(res.tags, profile.parent), profile.tag, taken);
+  if (profile.parent !== null && profile.tag !== null) res.hold(res.tags, profile.parent, profile.tag, taken);
   const t = ctx.now();
   const port: PortFields = {
     id: newId(),
@@ -462,70 +459,76 @@ export class PortCreator {
   }
 
   private async write(batch: Pending[], attempts = 20): Promise<void> {
-    const { ctx } = this;
     let todo = batch;
     for (let attempt = 1; attempt <= attempts && todo.length > 0; attempt++) {
-      const taken: Taken = [];
-      const decided: Array<{ p: Pending; ws: PortWrite[] }> = [];
-      for (const p of todo) {
-        const mine: Taken = [];
-        try {
-          decided.push({ p, ws: p.bodies.map((b) => decide(ctx, p.who, b, this.held, mine)) });
-          for (const f of mine) taken.push(f);
-        } catch (e) {
-          giveBack(mine);
-          p.reject(e);
-        }
-      }
-      if (decided.length === 0) return;
-      const writes = decided.flatMap((d) => d.ws);
-      const by = ctx.view.inFlight.begin("creating ports");
-      try {
-        try {
-          this.batches++;
-          if (this.unanswered++ > 0) this.overlapped++;
-          await createPorts(ctx.nb, ctx.view, writes, by).finally(() => this.unanswered--);
-        } catch (e) {
-          if (e instanceof StaleViewError) {
-            todo = decided.map((d) => d.p);
-            ctx.view.inFlight.settle(by);
-            giveBack(taken);
-            await backOff(ctx, attempt);
-            continue;
-          }
-          if (e instanceof TransactionError && decided.length > 1) {
-            ctx.view.inFlight.settle(by);
-            giveBack(taken);
-            for (const d of decided) await this.write([d.p], attempts);
-            return;
-          }
-          // NB refused it (nothing committed), or the outcome is unknown (the connection went):
-          // then it may have committed unseen, and nothing decided from now on may chain past it.
-          if (!(e instanceof TransactionError)) ctx.view.inFlight.clear();
-          for (const d of decided) d.p.reject(e);
-          return;
-        }
-        try {
-          await ctx.view.until(
-            () => writes.every((w) => ctx.view.ports.has(w.port.id)),
-            ctx.viewWaitMs,
-            "new ports",
-          );
-        } catch (e) {
-          // Committed, but the view does not show it: the same as an unknown outcome.
-          ctx.view.inFlight.clear();
-          for (const d of decided) d.p.reject(e);
-          return;
-        }
-        for (const d of decided) d.p.resolve(d.ws.map((w) => w.port));
+      const outcome = await this.attempt(todo);
+      if (outcome.next === "done") return;
+      if (outcome.next === "split") {
+        for (const p of outcome.units) await this.write([p], attempts);
         return;
-      } finally {
-        ctx.view.inFlight.settle(by);
-        giveBack(taken);
       }
+      todo = outcome.units;
+      await backOff(this.ctx, attempt);
     }
     for (const p of todo)
       p.reject(unavailable("creating port: still contended after several attempts, try again"));
+  }
+
+  /**
+   * Decides and writes the requests once, answering each unless the batch must be decided
+   * again ("stale": a guard failed) or its units written apart ("split": NB refused the whole).
+   * Its reservations and in-flight expectations are given back before it returns either way.
+   */
+  private async attempt(todo: Pending[]): Promise<{ next: "done" | "stale" | "split"; units: Pending[] }> {
+    const { ctx } = this;
+    const taken: Taken = [];
+    const decided: Array<{ p: Pending; ws: PortWrite[] }> = [];
+    for (const p of todo) {
+      const mine: Taken = [];
+      try {
+        decided.push({ p, ws: p.bodies.map((b) => decide(ctx, p.who, b, this.held, mine)) });
+        for (const f of mine) taken.push(f);
+      } catch (e) {
+        giveBack(mine);
+        p.reject(e);
+      }
+    }
+    const units = decided.map((d) => d.p);
+    if (decided.length === 0) return { next: "done", units };
+    const writes = decided.flatMap((d) => d.ws);
+    const by = ctx.view.inFlight.begin("creating ports");
+    try {
+      try {
+        this.batches++;
+        if (this.unanswered++ > 0) this.overlapped++;
+        await createPorts(ctx.nb, ctx.view, writes, by).finally(() => this.unanswered--);
+      } catch (e) {
+        if (e instanceof StaleViewError) return { next: "stale", units };
+        if (e instanceof TransactionError && decided.length > 1) return { next: "split", units };
+        // NB refused it (nothing committed), or the outcome is unknown (the connection went):
+        // then it may have committed unseen, and nothing decided from now on may chain past it.
+        if (!(e instanceof TransactionError)) ctx.view.inFlight.clear();
+        for (const p of units) p.reject(e);
+        return { next: "done", units };
+      }
+      try {
+        await ctx.view.until(
+          () => writes.every((w) => ctx.view.ports.has(w.port.id)),
+          ctx.viewWaitMs,
+          "new ports",
+        );
+      } catch (e) {
+        // Committed, but the view does not show it: the same as an unknown outcome.
+        ctx.view.inFlight.clear();
+        for (const p of units) p.reject(e);
+        return { next: "done", units };
+      }
+      for (const d of decided) d.p.resolve(d.ws.map((w) => w.port));
+      return { next: "done", units };
+    } finally {
+      ctx.view.inFlight.settle(by);
+      giveBack(taken);
+    }
   }
 }
 

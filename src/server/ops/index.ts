@@ -132,6 +132,7 @@ export {
 } from "./metrics.js";
 export {
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  flushLog,
   type GracefulShutdown,
   type GracefulShutdownOptions,
   installGracefulShutdown,

@@ -258,32 +258,19 @@ export class OneLineLogController extends LogController {
       return;
     }
     if (this.isLogDisabled(request)) return;
+    const line = {
+      method: request.method,
+      url: request.url,
+      statusCode: reply.statusCode,
+      responseTime: reply.elapsedTime,
+    };
     const log = reply.log;
     // A route's own log level (the probes' "warn") lives on the request's logger: when it differs
     // from the server's, take the request's logger (redacting, as before) to honour it exactly.
     const plain = unredactedLogger(request.server.log);
-    if (plain.level === log.level) {
-      plain.info(
-        {
-          [this.requestIdLogLabel]: request.id,
-          method: request.method,
-          url: request.url,
-          statusCode: reply.statusCode,
-          responseTime: reply.elapsedTime,
-        },
-        "request completed",
-      );
-      return;
-    }
-    log.info(
-      {
-        method: request.method,
-        url: request.url,
-        statusCode: reply.statusCode,
-        responseTime: reply.elapsedTime,
-      },
-      "request completed",
-    );
+    if (plain.level === log.level)
+      plain.info({ [this.requestIdLogLabel]: request.id, ...line }, "request completed");
+    else log.info(line, "request completed");
   }
 }
 

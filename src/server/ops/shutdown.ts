@@ -33,8 +33,8 @@ export interface GracefulShutdown {
 
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 
-/** Writes the log lines the logger's destination still holds (log-writer.ts), before the exit. */
-function flushLog(app: FastifyInstance): void {
+/** Writes the log lines the logger's destination still holds (log-writer.ts), now. */
+export function flushLog(app: FastifyInstance): void {
   try {
     (app.log as { flush?: () => void }).flush?.();
   } catch {
