@@ -6,6 +6,7 @@
 
 import { MonitorCache } from "../ovsdb/cache.js";
 import type { Database } from "../ovsdb/database.js";
+import type { DatabaseSchema } from "../ovsdb/schema.js";
 import type {
   DHCPOptions,
   LogicalSwitch,
@@ -97,9 +98,14 @@ export class NeutronView {
     });
   }
 
+  /** A cache for the columns the view reads, and the view fed by it (start() then monitors NB into it). */
+  static over(schema: DatabaseSchema): NeutronView {
+    return new NeutronView(new MonitorCache<NbTables>(schema, COLUMNS));
+  }
+
   static async start(nb: Database<NbTables>): Promise<{ view: NeutronView; cancel: () => Promise<void> }> {
-    const cache = new MonitorCache<NbTables>(nb.schema, COLUMNS);
-    const view = new NeutronView(cache);
+    const view = NeutronView.over(nb.schema);
+    const cache = view.cache;
     const requests = Object.fromEntries(
       Object.entries(COLUMNS).map(([t, columns]) => [t, { columns: [...columns] }]),
     );
@@ -207,9 +213,18 @@ export class NeutronView {
     this.networks.get(subnet.network_id)?.subnetIds.add(subnet.id);
   }
 
+  /**
+   * A port row inserted, deleted or modified. A modification (the parent's guard bump on every
+   * child created, `up`, ...) forgets only what the old row had and the new one no longer has,
+   * and overwrites the rest in place: deleting a key of a big Map or Set and adding it back
+   * leaves a hole that V8 compacts by rehashing the whole table, so a delete-and-add per
+   * modification made every port creation cost O(ports) (7 µs at 50,000 ports, measured).
+   */
   private onPort(old: LogicalSwitchPort | undefined, row: LogicalSwitchPort | undefined): void {
-    if (old) this.forgetPort(old);
-    if (row) this.learnPort(row);
+    const before = old ? this.factsOf(old) : undefined;
+    const after = row ? this.factsOf(row) : undefined;
+    if (before) this.forget(before, after);
+    if (after) this.learn(after);
   }
 
   private addressesOf(row: LogicalSwitchPort): { mac: string | undefined; ips: string[] } {
@@ -219,53 +234,86 @@ export class NeutronView {
     return { mac: mac?.toLowerCase(), ips };
   }
 
-  private learnPort(row: LogicalSwitchPort): void {
-    const networkId = networkIdOf(row.external_ids["neutron:network_name"] ?? "");
+  /** What one port row contributes to the view's indexes. */
+  private factsOf(row: LogicalSwitchPort): PortFacts {
     const { mac, ips } = this.addressesOf(row);
-    if (networkId) {
-      const used = getOrCreate(this.usedIps, networkId);
-      for (const ip of ips) used.add(ip);
-      if (mac) getOrCreate(this.usedMacs, networkId).add(mac);
-    }
-    if (row.external_ids[OWNER_KEY] !== OWNER_VALUE) return;
-    this.ports.set(row.name, { lspUuid: row._uuid, row, up: row.up === true });
-    if (networkId) this.networks.get(networkId)?.portIds.add(row.name);
-    if (row.parent_name && row.tag !== null) {
-      const m = this.children.get(row.parent_name) ?? new Map<number, string>();
-      m.set(row.tag, row.name);
-      this.children.set(row.parent_name, m);
-    }
-    const trunkId = trunkIdOfParentRow(row);
-    if (trunkId) this.trunks.set(trunkId, row.name);
-    const memberOf = trunkIdOfSubportRow(row);
-    if (memberOf) getOrCreate(this.trunkSubports, memberOf).add(row.name);
+    const ours = row.external_ids[OWNER_KEY] === OWNER_VALUE;
+    return {
+      row,
+      networkId: networkIdOf(row.external_ids["neutron:network_name"] ?? ""),
+      mac,
+      ips,
+      ours,
+      child:
+        ours && row.parent_name && row.tag !== null ? { parent: row.parent_name, tag: row.tag } : undefined,
+      trunkId: ours ? trunkIdOfParentRow(row) : undefined,
+      memberOf: ours ? trunkIdOfSubportRow(row) : undefined,
+    };
   }
 
-  private forgetPort(row: LogicalSwitchPort): void {
-    const networkId = networkIdOf(row.external_ids["neutron:network_name"] ?? "");
-    const { mac, ips } = this.addressesOf(row);
+  private learn(f: PortFacts): void {
+    const { row, networkId } = f;
     if (networkId) {
-      const used = this.usedIps.get(networkId);
-      for (const ip of ips) used?.delete(ip);
-      if (mac) this.usedMacs.get(networkId)?.delete(mac);
+      const used = getOrCreate(this.usedIps, networkId);
+      for (const ip of f.ips) used.add(ip);
+      if (f.mac) getOrCreate(this.usedMacs, networkId).add(f.mac);
     }
-    if (row.external_ids[OWNER_KEY] !== OWNER_VALUE) return;
-    this.ports.delete(row.name);
-    if (networkId) this.networks.get(networkId)?.portIds.delete(row.name);
-    if (row.parent_name && row.tag !== null) {
-      const m = this.children.get(row.parent_name);
-      if (m?.get(row.tag) === row.name) m.delete(row.tag);
-      if (m && m.size === 0) this.children.delete(row.parent_name);
+    if (!f.ours) return;
+    this.ports.set(row.name, { lspUuid: row._uuid, row, up: row.up === true });
+    if (networkId) this.networks.get(networkId)?.portIds.add(row.name);
+    if (f.child) {
+      let m = this.children.get(f.child.parent);
+      if (!m) {
+        m = new Map<number, string>();
+        this.children.set(f.child.parent, m);
+      }
+      m.set(f.child.tag, row.name);
     }
-    const trunkId = trunkIdOfParentRow(row);
-    if (trunkId && this.trunks.get(trunkId) === row.name) this.trunks.delete(trunkId);
-    const memberOf = trunkIdOfSubportRow(row);
-    const members = memberOf ? this.trunkSubports.get(memberOf) : undefined;
-    if (memberOf && members) {
-      members.delete(row.name);
-      if (members.size === 0) this.trunkSubports.delete(memberOf);
+    if (f.trunkId) this.trunks.set(f.trunkId, row.name);
+    if (f.memberOf) getOrCreate(this.trunkSubports, f.memberOf).add(row.name);
+  }
+
+  /** Takes out what `old` put in, except what `next` (the same row's new version, if any) puts back. */
+  private forget(old: PortFacts, next: PortFacts | undefined): void {
+    const name = old.row.name;
+    const sameNet = next !== undefined && next.networkId === old.networkId;
+    if (old.networkId) {
+      const used = this.usedIps.get(old.networkId);
+      for (const ip of old.ips) if (!(sameNet && next.ips.includes(ip))) used?.delete(ip);
+      if (old.mac && !(sameNet && next.mac === old.mac)) this.usedMacs.get(old.networkId)?.delete(old.mac);
+    }
+    if (!old.ours) return;
+    const kept = next !== undefined && next.ours && next.row.name === name;
+    if (!kept) this.ports.delete(name);
+    if (old.networkId && !(kept && sameNet)) this.networks.get(old.networkId)?.portIds.delete(name);
+    if (old.child) {
+      const { parent, tag } = old.child;
+      const same = kept && next.child?.parent === parent && next.child.tag === tag;
+      const m = this.children.get(parent);
+      if (!same && m?.get(tag) === name) m.delete(tag);
+      if (m && m.size === 0) this.children.delete(parent);
+    }
+    if (old.trunkId && !(kept && next.trunkId === old.trunkId) && this.trunks.get(old.trunkId) === name)
+      this.trunks.delete(old.trunkId);
+    const members = old.memberOf ? this.trunkSubports.get(old.memberOf) : undefined;
+    if (old.memberOf && members && !(kept && next.memberOf === old.memberOf)) {
+      members.delete(name);
+      if (members.size === 0) this.trunkSubports.delete(old.memberOf);
     }
   }
+}
+
+/** One port row's contribution to the view (see NeutronView.factsOf). */
+interface PortFacts {
+  row: LogicalSwitchPort;
+  networkId: string | undefined;
+  mac: string | undefined;
+  ips: string[];
+  /** Written by this project (the owner key): only such rows are Neutron ports of the API. */
+  ours: boolean;
+  child: { parent: string; tag: number } | undefined;
+  trunkId: string | undefined;
+  memberOf: string | undefined;
 }
 
 function getOrCreate<K, V>(m: Map<K, Set<V>>, k: K): Set<V> {
