@@ -522,6 +522,37 @@ describe("the request line", () => {
     await app.close();
   });
 
+  test("a request's own logger becomes a pino child only when something logs through it", async () => {
+    const lines: string[] = [];
+    const app = Fastify(serverOptions({ level: "info", stream: { write: (l) => lines.push(l) } }));
+    app.get("/silent", async () => ({}));
+    app.get("/talks", async (request: FastifyRequest) => {
+      request.log.warn({ password: "p" }, "talking");
+      return {};
+    });
+    await app.ready();
+    const child = app.log.child.bind(app.log);
+    let made = 0;
+    app.log.child = ((...a: Parameters<typeof child>) => {
+      made++;
+      return child(...a);
+    }) as typeof app.log.child;
+    await app.inject({ method: "GET", url: "/silent" }); // makes the unredacted request-line logger, once
+    const afterFirst = made;
+    for (let i = 0; i < 3; i++) await app.inject({ method: "GET", url: "/silent" });
+    assert.equal(made, afterFirst, "a request that logs nothing made a child logger");
+    await app.inject({ method: "GET", url: "/talks" });
+    assert.equal(made, afterFirst + 1);
+    const logged = lines.map((l) => JSON.parse(l));
+    const talk = logged.find((l) => l.msg === "talking");
+    const done = logged.find((l) => l.msg === "request completed" && l.url === "/talks");
+    assert.match(talk?.request_id, REQ_ID);
+    assert.equal(talk?.request_id, done?.request_id);
+    assert.equal(talk?.password, CENSOR);
+    assert.equal(talk?.level, "warn");
+    await app.close();
+  });
+
   test("a route's own log level still decides, above or below the server's", async () => {
     const lines: string[] = [];
     const app = Fastify(serverOptions({ level: "warn", stream: { write: (l) => lines.push(l) } }));
