@@ -367,7 +367,7 @@ async function runCase(spec: CaseSpec, opts: SuiteOptions): Promise<CaseResult> 
       nbTx = (await nbTransactions(svc.url)) - tx0;
       rss = processRssMiB(svc.pid);
       method =
-        `${spec.kind === "api" ? "POST /v2.0/ports with binding:profile {parent_name, tag}" : "GET /v2.0/networks/{id} (no NB write)"}, node:http keep-alive Agent (one socket per outstanding request), ` +
+        `${spec.kind === "api" ? "POST /v2.0/ports with binding:profile {parent_name, tag}" : "GET /v2.0/networks/{id} (no NB write)"}, keep-alive HTTP/1.1 over plain sockets (bench/server/http-client.ts, one connection per outstanding request), ` +
         `${spec.concurrency === 1 ? "one request at a time" : `${spec.concurrency} requests outstanding`}; ` +
         `service: \`ovn-docker server\` (its own process), one NB connection`;
     } else {
@@ -485,7 +485,7 @@ function analyse(res: ServerResults): Pick<ServerResults, "ratios" | "goals"> {
       ? `${num(a16.ports_per_s)} ports/s over ${num(a16.ports)} ports (${num((a16.ports_per_s / GOAL_PORTS_PER_S) * 100)} % of the goal)` +
         (f16
           ? `; for scale, the HTTP floor (an authenticated GET, no NB write) ran at ${num(f16.ports_per_s)} req/s at the same concurrency, ` +
-            `with the client (node:http) using ${num((f16.client_cpu_s / f16.ports) * 1e6)} µs of CPU per request`
+            `with the client using ${num((f16.client_cpu_s / f16.ports) * 1e6)} µs of CPU per request`
           : "")
       : "not measured in this run",
   });
@@ -676,9 +676,12 @@ service's Neutron API, end to end: the service runs as its own process
 log level \`${res.serverLogLevel}\`, the command's default), configured by
 \`ovn-docker server init --json\`, against a real standalone NB ovsdb-server; the client
 logs in once (\`POST /v3/auth/tokens\`, the member user "demo") and sends the measured requests
-with \`node:http\` over a keep-alive \`Agent\` (one connection per outstanding request; until
-2026-11-29 08:30 UTC it used \`fetch\`/undici, which cost 2-3x the client CPU per request on the same
-cores as the service and NB, so earlier numbers are not comparable). Latency runs from
+over keep-alive HTTP/1.1 connections, one per outstanding request, the way a load generator
+(wrk, autocannon) does it: \`bench/server/http-client.ts\` writes each request as one socket
+write and reads the response by its Content-Length. The client runs on the same two cores as the
+service and NB, so what it spends is taken from them: until 2026-11-29 08:30 UTC it used
+\`fetch\`/undici, then \`node:http\` with a keep-alive \`Agent\` until 14:15 UTC (2-3x and ~2x
+this client's CPU per request), so earlier numbers are not comparable. Latency runs from
 just before a request is sent until its response body is read. Client, service and
 ovsdb-server are separate processes, so their CPU is counted separately (CPU used during the
 case divided by the ports created).

@@ -1,16 +1,16 @@
 // The server benchmark's workload: the fixture every case starts from (a management network
 // with the VMs' ports, the containers' network with a /16 subnet), container ports created
-// through the Neutron API by a keep-alive HTTP client (node:http with a keep-alive Agent, one
-// connection per outstanding request; the fixture itself uses fetch), the same NB rows
+// through the Neutron API by a keep-alive HTTP client (http-client.ts: one connection per
+// outstanding request; the fixture itself uses fetch), the same NB rows
 // inserted directly through our OVSDB client (the baseline), and the check every case ends with.
 
 import { randomUUID } from "node:crypto";
-import http from "node:http";
 import { performance } from "node:perf_hooks";
 import { dhcpOptionsToSubnet, type PortFields, portToSwitchPort } from "../../src/ovn/neutron-rows.js";
 import { OvsdbClient } from "../../src/ovsdb/client.js";
 import { Database } from "../../src/ovsdb/database.js";
 import type { NbTables } from "../../src/ovsdb/schemas/ovn-nb.generated.js";
+import { BenchHttpClient } from "./http-client.js";
 
 export const NB = "OVN_Northbound";
 /** Tags a parent (VM) port can carry: VLAN 1..4094 (4095 is reserved on the wire). */
@@ -148,71 +148,19 @@ async function drive(
 }
 
 /**
- * The measured client: node:http over a keep-alive Agent with one socket per outstanding request
- * (`maxSockets` = concurrency), so it behaves like fetch's pool did (every worker keeps its own
- * connection) at a fraction of the CPU: undici's fetch cost ~300-400 µs of client CPU per request
- * here, on the same 2 cores as the service and NB.
- */
-class HttpClient {
-  private readonly agent: http.Agent;
-  private readonly host: string;
-  private readonly port: number;
-
-  constructor(url: string, concurrency: number) {
-    const u = new URL(url);
-    this.host = u.hostname;
-    this.port = Number(u.port);
-    this.agent = new http.Agent({ keepAlive: true, maxSockets: concurrency, maxFreeSockets: concurrency });
-  }
-
-  /** One request; resolves with the status and the whole body once it has been read. */
-  request(
-    method: string,
-    path: string,
-    headers: Record<string, string>,
-    body?: string,
-  ): Promise<{ status: number; text: string }> {
-    // A declared length, as fetch sends for a string body (not chunked).
-    const h =
-      body === undefined ? headers : { ...headers, "content-length": String(Buffer.byteLength(body)) };
-    return new Promise((resolve, reject) => {
-      const req = http.request(
-        { host: this.host, port: this.port, method, path, headers: h, agent: this.agent },
-        (res) => {
-          res.setEncoding("utf8");
-          let text = "";
-          res.on("data", (c: string) => {
-            text += c;
-          });
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
-          res.on("error", reject);
-        },
-      );
-      req.on("error", reject);
-      req.end(body);
-    });
-  }
-
-  close(): void {
-    this.agent.destroy();
-  }
-}
-
-/**
  * Creates `n` container ports on the fixture's LS1 through POST /v2.0/ports, `concurrency`
- * requests outstanding at once (each worker on its own keep-alive connection of the Agent).
+ * requests outstanding at once (each worker on its own keep-alive connection).
  * Each body is what the in-VM plugin sends: network, name, binding:profile {parent_name, tag}.
  */
 export async function runApi(f: Fixture, n: number, concurrency: number): Promise<RunTiming> {
   const created: RunTiming["created"] = new Array(n);
-  const headers = { "x-auth-token": f.token, "content-type": "application/json" };
-  const client = new HttpClient(f.url, concurrency);
+  const client = new BenchHttpClient(f.url, { "X-Auth-Token": f.token, "Content-Type": "application/json" });
   const t = await drive(n, concurrency, async (i) => {
     const { parent, tag } = childSlot(i, f.parents);
     const body = JSON.stringify({
       port: { network_id: f.networkId, name: `c${i}`, "binding:profile": { parent_name: parent, tag } },
     });
-    const r = await client.request("POST", "/v2.0/ports", headers, body);
+    const r = await client.request("POST", "/v2.0/ports", body);
     const text = r.text;
     if (r.status !== 201) throw new Error(`POST /v2.0/ports: ${r.status} ${text}`);
     const p = (JSON.parse(text) as { port: Body }).port;
@@ -231,14 +179,13 @@ export async function runApi(f: Fixture, n: number, concurrency: number): Promis
 /**
  * The HTTP floor: `n` authenticated GET /v2.0/networks/{LS1} (no NB transaction, the answer comes
  * from the service's view), what a request costs before any port is created: HTTP, the token
- * check, routing, rendering, logging, and the client's own cost (the same node:http client).
+ * check, routing, rendering, logging, and the client's own cost (the same client).
  */
 export async function runFloor(f: Fixture, n: number, concurrency: number): Promise<RunTiming> {
-  const headers = { "x-auth-token": f.token };
   const path = `/v2.0/networks/${f.networkId}`;
-  const client = new HttpClient(f.url, concurrency);
+  const client = new BenchHttpClient(f.url, { "X-Auth-Token": f.token });
   const t = await drive(n, concurrency, async () => {
-    const r = await client.request("GET", path, headers);
+    const r = await client.request("GET", path);
     if (r.status !== 200) throw new Error(`GET ${path}: ${r.status} ${r.text}`);
     JSON.parse(r.text);
   }).finally(() => client.close());
