@@ -10,6 +10,7 @@
 import * as fsp from "node:fs/promises";
 import * as net from "node:net";
 import type { Layout, OvsLayout } from "./layout.js";
+import { ovsdbServerEnv } from "./malloc-tunables.js";
 import { freeLoopbackPort } from "./ovsdb-process.js";
 import {
   isAlive,
@@ -103,7 +104,7 @@ async function startOvsdb(spec: OvsdbSpec): Promise<number> {
     "--detach",
     "--no-chdir",
   ];
-  const r = await runDetaching(inNetns(spec.netns, argv), env);
+  const r = await runDetaching(inNetns(spec.netns, argv), ovsdbServerEnv(env));
   if (r.code !== 0)
     throw await daemonFailed(spec.daemon, `did not start (exit ${r.code}) ${r.stderr.trim()}`, spec.log);
   const pid = await readPidFile(spec.pidFile);

@@ -15,6 +15,7 @@ import * as fs from "node:fs/promises";
 import * as net from "node:net";
 import * as path from "node:path";
 import { promisify } from "node:util";
+import { ovsdbServerEnv } from "./malloc-tunables.js";
 
 const execFileP = promisify(execFile);
 
@@ -412,7 +413,7 @@ async function launch(spec: LaunchSpec): Promise<number> {
   const logOffset = await fileSize(spec.logFile);
   let result: Awaited<ReturnType<typeof runDetaching>>;
   try {
-    result = await runDetaching(OVSDB_SERVER, args, ovsEnv(spec.dir));
+    result = await runDetaching(OVSDB_SERVER, args, ovsdbServerEnv(ovsEnv(spec.dir)));
   } catch (err) {
     throw await fail(`could not run it (${(err as Error).message})`);
   }

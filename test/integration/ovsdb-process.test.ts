@@ -8,6 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, test } from "node:test";
 import { promisify } from "node:util";
+import { OVSDB_MALLOC_TUNABLES } from "../../src/sandbox/malloc-tunables.js";
 import {
   readClusterStatus,
   startOvsdbCluster,
@@ -80,6 +81,35 @@ test("standalone NB ovsdb-server: unix and tcp remotes answer, stop is clean and
   assert.ok(await pidIsGone(server.pid), `pid ${server.pid} still alive after stop()`);
   await server.stop(); // idempotent
   await server.kill(); // also fine on a stopped server
+});
+
+/** GLIBC_TUNABLES in a running process's environment, or undefined. */
+async function tunablesOf(pid: number): Promise<string | undefined> {
+  const env = (await fs.readFile(`/proc/${pid}/environ`, "utf8")).split("\0");
+  return env.find((e) => e.startsWith("GLIBC_TUNABLES="))?.slice("GLIBC_TUNABLES=".length);
+}
+
+test("ovsdb-server runs with the malloc tunables, unless the environment sets its own", async () => {
+  const server = await startOvsdbServer({ dir: await tempDir(), schema: NB_SCHEMA });
+  try {
+    // glibc 2.36 parses the variable in place: /proc shows it cut at the first ':' (its first entry).
+    assert.equal(await tunablesOf(server.pid), OVSDB_MALLOC_TUNABLES.split(":")[0]);
+  } finally {
+    await server.stop();
+  }
+  const saved = process.env.GLIBC_TUNABLES;
+  process.env.GLIBC_TUNABLES = "glibc.malloc.arena_max=2";
+  try {
+    const own = await startOvsdbServer({ dir: await tempDir(), schema: NB_SCHEMA });
+    try {
+      assert.equal(await tunablesOf(own.pid), "glibc.malloc.arena_max=2");
+    } finally {
+      await own.stop();
+    }
+  } finally {
+    if (saved === undefined) delete process.env.GLIBC_TUNABLES;
+    else process.env.GLIBC_TUNABLES = saved;
+  }
 });
 
 test("a fixed tcp port that is taken gives an error naming the command and the log", async () => {
