@@ -150,3 +150,47 @@ test("successive set diffs on a large set stay correct (membership carried from 
   // a diff applied to an old value again still gives the right answer
   assert.deepEqual((applyDiff(older, ["set", ["p0"]], set) as string[]).length, 999);
 });
+
+test("map keys that name Object.prototype's members stay own keys: decode and diff never touch the prototype", () => {
+  const t: ColumnType = {
+    key: { type: "string" },
+    value: { type: "string" },
+    min: 0,
+    max: Number.POSITIVE_INFINITY,
+  };
+  const keys = ["__proto__", "constructor", "toString", "hasOwnProperty", "valueOf", "1", "a"];
+  const wire = ["map", keys.map((k) => [k, `v-${k}`])];
+  const o = decodeDatum(wire, t) as Record<string, string>;
+  assert.equal(Object.getPrototypeOf(o), Object.prototype);
+  for (const k of keys) {
+    assert.ok(Object.hasOwn(o, k), k);
+    assert.equal(o[k], `v-${k}`);
+  }
+  assert.deepEqual(JSON.parse(JSON.stringify(encodeDatum(o, t))), [
+    "map",
+    ["1", ...keys.filter((k) => k !== "1")].map((k) => [k, `v-${k}`]),
+  ]);
+  // Replace __proto__'s value, remove constructor (same value), add a key.
+  const d = applyDiff(
+    o,
+    [
+      "map",
+      [
+        ["__proto__", "w"],
+        ["constructor", "v-constructor"],
+        ["b", "x"],
+      ],
+    ],
+    t,
+  ) as Record<string, string>;
+  assert.equal(Object.getPrototypeOf(d), Object.prototype);
+  assert.equal(Object.getOwnPropertyDescriptor(d, "__proto__")?.value, "w");
+  assert.ok(Object.hasOwn(d, "__proto__"));
+  assert.ok(!Object.hasOwn(d, "constructor"));
+  assert.equal(d.b, "x");
+  assert.equal(
+    Object.getOwnPropertyDescriptor(o, "__proto__")?.value,
+    "v-__proto__",
+    "the old value is left as it was",
+  );
+});

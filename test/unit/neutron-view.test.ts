@@ -66,12 +66,23 @@ const rowOf = (s: number) =>
       };
     });
 
-const step = fc.integer({ min: 0, max: SLOTS - 1 }).chain((s) =>
+/** A new version of slot s's row, a delete, or a touch (only `up` and a guard's generation change). */
+type Step = { s: number; row: Wire | undefined } | { s: number; touch: number };
+const step: fc.Arbitrary<Step> = fc.integer({ min: 0, max: SLOTS - 1 }).chain((s) =>
   fc.oneof(
-    rowOf(s).map((row) => ({ s, row: row as Wire | undefined })),
-    fc.constant({ s, row: undefined as Wire | undefined }),
+    rowOf(s).map((row): Step => ({ s, row })),
+    fc.constant<Step>({ s, row: undefined }),
+    fc.nat().map((touch): Step => ({ s, touch })),
   ),
 );
+
+/** The row with `up` flipped and the generation key set: what a guard bump or ovn-controller sends. */
+function touched(row: Wire, n: number): Wire {
+  const ids = new Map((row.external_ids as [string, Array<[string, string]>])[1]);
+  ids.set("ovn-docker:gen", String(n));
+  const up = row.up === true || (Array.isArray(row.up) && row.up[1]?.[0] === true);
+  return { ...row, up: !up, external_ids: ["map", [...ids]] };
+}
 
 function snapshot(v: NeutronView): unknown {
   const sets = <K>(m: ReadonlyMap<K, ReadonlySet<string>>) =>
@@ -99,8 +110,11 @@ test("port modifications leave the view's indexes as a fresh view of the final r
       const view = NeutronView.over(schema);
       view.cache.update(switches);
       const live = new Map<number, Wire>();
-      for (const { s, row } of steps) {
+      for (const st of steps) {
+        const { s } = st;
         const had = live.has(s);
+        if ("touch" in st && !had) continue;
+        const row = "touch" in st ? touched(live.get(s) as Wire, st.touch) : st.row;
         if (row) live.set(s, row);
         else live.delete(s);
         if (!row && !had) continue;
