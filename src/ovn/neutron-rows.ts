@@ -263,6 +263,12 @@ export interface PortRow {
   external_ids: Record<string, string>;
 }
 
+/** The columns of a port's row that the port is read back from (what the NB view monitors). */
+export type PortRowRead = Pick<
+  PortRow,
+  "name" | "addresses" | "parent_name" | "tag" | "enabled" | "external_ids"
+>;
+
 /** The port's Logical_Switch_Port row; `subnets` must hold every subnet of its fixed_ips. */
 export function portToSwitchPort(p: PortFields, subnets: ReadonlyMap<string, SubnetFields>): PortRow {
   const ips = p.fixed_ips.map((f) => f.ip_address);
@@ -305,7 +311,10 @@ export function portToSwitchPort(p: PortFields, subnets: ReadonlyMap<string, Sub
  * The port a Logical_Switch_Port row stands for. Each fixed IP's subnet is the subnet of
  * the network whose CIDR contains it; undefined unless this product owns the row.
  */
-export function switchPortToPort(row: PortRow, subnets: ReadonlyArray<SubnetFields>): PortFields | undefined {
+export function switchPortToPort(
+  row: PortRowRead,
+  subnets: ReadonlyArray<SubnetFields>,
+): PortFields | undefined {
   const x = row.external_ids;
   if (x[OWNER_KEY] !== OWNER_VALUE) return undefined;
   const networkId = networkIdOf(x["neutron:network_name"] ?? "") ?? "";

@@ -42,9 +42,12 @@ export interface SubnetEntry {
   options: Record<string, string>;
 }
 
+/** A port's row as the view holds it: the monitored columns only. */
+export type ViewedPort = Pick<LogicalSwitchPort, "_uuid" | (typeof COLUMNS)["Logical_Switch_Port"][number]>;
+
 export interface PortEntry {
   lspUuid: string;
-  row: LogicalSwitchPort;
+  row: ViewedPort;
   /** OVN reports the port bound and up. */
   up: boolean;
 }
@@ -52,21 +55,13 @@ export interface PortEntry {
 /**
  * The NB columns the view is derived from. Not Logical_Switch.ports: a switch's port list
  * changes with every port created on it, and keeping a copy of it current cost O(ports on
- * the switch) per transaction; a port's network is in its own external_ids.
+ * the switch) per transaction; a port's network is in its own external_ids. Nor a port's
+ * port_security and options, which nothing reads back (what the API shows is in its
+ * external_ids and addresses): NB would send them with every port created.
  */
 const COLUMNS = {
   Logical_Switch: ["name", "external_ids"],
-  Logical_Switch_Port: [
-    "name",
-    "addresses",
-    "port_security",
-    "parent_name",
-    "tag",
-    "enabled",
-    "up",
-    "options",
-    "external_ids",
-  ],
+  Logical_Switch_Port: ["name", "addresses", "parent_name", "tag", "enabled", "up", "external_ids"],
   DHCP_Options: ["cidr", "external_ids", "options"],
 } as const;
 
@@ -92,7 +87,7 @@ export class NeutronView {
     cache.on("change", (table, uuid, old, row) => {
       if (table === "Logical_Switch") this.onSwitch(uuid, row as LogicalSwitch | undefined);
       else if (table === "Logical_Switch_Port")
-        this.onPort(old as LogicalSwitchPort | undefined, row as LogicalSwitchPort | undefined);
+        this.onPort(old as ViewedPort | undefined, row as ViewedPort | undefined);
       else if (table === "DHCP_Options")
         this.onDhcp(uuid, old as DHCPOptions | undefined, row as DHCPOptions | undefined);
     });
@@ -220,7 +215,7 @@ export class NeutronView {
    * leaves a hole that V8 compacts by rehashing the whole table, so a delete-and-add per
    * modification made every port creation cost O(ports) (7 µs at 50,000 ports, measured).
    */
-  private onPort(old: LogicalSwitchPort | undefined, row: LogicalSwitchPort | undefined): void {
+  private onPort(old: ViewedPort | undefined, row: ViewedPort | undefined): void {
     if (old && row && sameFacts(old, row)) {
       // The common modification (a guard's generation, `up`): only the row itself changed.
       if (row.external_ids[OWNER_KEY] === OWNER_VALUE)
@@ -233,7 +228,7 @@ export class NeutronView {
     if (after) this.learn(after);
   }
 
-  private addressesOf(row: LogicalSwitchPort): { mac: string | undefined; ips: string[] } {
+  private addressesOf(row: ViewedPort): { mac: string | undefined; ips: string[] } {
     const first = row.addresses.find((a) => a !== "unknown" && a !== "router" && a !== "dynamic");
     if (!first) return { mac: undefined, ips: [] };
     const [mac, ...ips] = first.split(" ").filter(Boolean);
@@ -241,7 +236,7 @@ export class NeutronView {
   }
 
   /** What one port row contributes to the view's indexes. */
-  private factsOf(row: LogicalSwitchPort): PortFacts {
+  private factsOf(row: ViewedPort): PortFacts {
     const { mac, ips } = this.addressesOf(row);
     const ours = row.external_ids[OWNER_KEY] === OWNER_VALUE;
     return {
@@ -313,7 +308,7 @@ export class NeutronView {
 const FACT_KEYS = ["neutron:network_name", OWNER_KEY, TRUNK_ID_KEY] as const;
 
 /** True when a port row's new version contributes to the indexes exactly as the old one did. */
-function sameFacts(a: LogicalSwitchPort, b: LogicalSwitchPort): boolean {
+function sameFacts(a: ViewedPort, b: ViewedPort): boolean {
   if (a.name !== b.name || a.parent_name !== b.parent_name || a.tag !== b.tag) return false;
   if (a.addresses !== b.addresses) {
     if (a.addresses.length !== b.addresses.length) return false;
@@ -325,7 +320,7 @@ function sameFacts(a: LogicalSwitchPort, b: LogicalSwitchPort): boolean {
 
 /** One port row's contribution to the view (see NeutronView.factsOf). */
 interface PortFacts {
-  row: LogicalSwitchPort;
+  row: ViewedPort;
   networkId: string | undefined;
   mac: string | undefined;
   ips: string[];
