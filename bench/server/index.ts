@@ -139,21 +139,51 @@ const NOTES = `**Observations** (2026-11-29, by hand; re-check them when the ser
     most samples land at the paravirtual irq-enable point), the rest JSON encoding and parsing,
     the row codec, the cache and the view, and GC. (\`--cpu-prof\` itself adds ~50 % and
     attributes the time of socket writes badly: do not read its \`writeUtf8String\` as CPU.)
-- **Throughput at 16 is bound by CPU.** Client + service + NB CPU per port was
-  114 + 390 + 148 = 652 µs in the run above (2,274 ports/s): 2 cores allow at most ~3,070
-  ports/s, and only if the three processes overlapped perfectly, and the service (one thread)
-  alone caps the rate at ~2,560/s. 3,000 ports/s at concurrency 16 needs the service under
-  ~333 µs per port; at concurrency 64 (about 30 ports per NB transaction) it used ~296 µs per
-  port and reached ~3,100 ports/s.
-- **What still grows with NB is NB.** Adding a port to a switch makes ovsdb-server do work in
-  proportion to the switch's port count (the \`ports\` set of strong references); a transaction
-  that only changes the switch's external_ids barely grows. The long run's NB probe (above)
-  measures it on every run: NB's own single-port transaction got ~5x slower from an empty
-  switch to 50,000 ports here, and NB's CPU per port in the long run is ~3x that of the
-  10,000-port cases. (The database file does not hold the whole column per transaction: 14 MB
-  for 51,000 ports, so the earlier guess that it did was wrong.) The service batches, so its p50
-  grows less than NB's single-port transaction (the first tenth also carries the service's
-  warm-up), but it grows: fewer, larger transactions are the lever left.`;
+- **Third session (2026-11-29, 13:25–14:10 UTC)**:
+  - **The view rehashed its port map on every port created.** Each child port bumps its
+    parent's guard, so NB sends a modification of the parent's row per port, and the view
+    answered it by deleting the parent from its port map and adding it back. V8 leaves a hole
+    per delete and rehashes the whole table when the holes fill it: \`perf\` put 11 % of the
+    service's CPU in \`Map.prototype.set\` at 30,000 ports (7 µs per delete-and-add at 50,000
+    entries, against 1.7 µs for an overwrite). Modifications now update the view in place
+    (30,000-port run at 16: service CPU 424–442 → 311 µs per port).
+  - **NB's growth with the switch was page faults.** \`perf\` on ovsdb-server adding one port
+    at a time to a 50,000-port switch: ~25 % in the hypervisor's page-fault path and ~27 %
+    \`memmove\`, 3.9–5.8 ms per transaction. glibc served the ~800 KB arrays of the switch's
+    \`ports\` with \`mmap\` and gave them back at once. The ovsdb-servers the project starts now
+    run with \`GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456\`
+    (src/sandbox/malloc-tunables.ts, docs/operations.md): 0.83 ms per transaction. The long run's
+    last tenth went from p50 13.9 ms and 1,086 ports/s to 6.2 ms and 2,314 ports/s. The raw NB
+    baseline runs on the same NB, so it gains too.
+  - **The client is a load generator now** (\`bench/server/http-client.ts\`): about 90 µs of
+    client CPU per POST and 40–50 µs per GET, against 130–180 µs with \`node:http\`.
+  - Smaller trims (each under the run-to-run noise on its own): request loggers made only when
+    something logs through them (pino's child of a redacting logger cost ~2 %); OVSDB maps
+    decoded and encoded in one pass without \`defineProperty\` per key (13-entry map 4.0 →
+    0.9 µs to decode); the view takes a modification that changes none of its indexes in one
+    step; the view no longer monitors a port's \`port_security\` and \`options\`.
+  - Instrumented at 16 (10,000 ports, before the smaller trims), the service's time per port:
+    deciding 16 µs, building and sending NB transactions 28 µs (JSON 10), reading NB's answers
+    54 µs (applying them to the cache and view 32). The HTTP floor (an authenticated GET) costs
+    the service ~85–130 µs per request. A port costs the service ~750 µs more per NB transaction
+    than per port (concurrency 1 against 16 and 64), and \`perf\` puts ~24 % of its CPU at
+    concurrency 1 in the kernel: loopback TCP bills the receiver's delivery to the sender, and
+    the paravirtual irq-enable point is dear.
+  - Tried and not kept: \`--max-semi-space-size\` 4 or 64 MiB for the service (no clear change;
+    64 was slower), glibc tunables for the service's own process (~2 %, within the noise),
+    \`--port-batches 2\` in the long run (smaller batches, 5.4 ports per NB transaction: slower).
+- **Throughput at 16 is bound by the service's one thread.** In this run the service used the
+  CPU per port shown in the table at about 90 % of a core; 3,000 ports/s at concurrency 16 needs it
+  under ~300 µs per port. At concurrency 64 (about 30 ports per NB transaction) it gets there.
+- **Concurrency 1 is bound by the service's work around one NB transaction.** The HTTP floor's
+  p50 is under 0.1 ms and NB's own single-port transaction ~0.25 ms, but the service spends
+  ~0.6 ms of CPU per port at concurrency 1 (HTTP, deciding, encoding, reading NB's answer and
+  its monitor update, answering), all of it on the request's path. Within 2x of the raw
+  transaction needs that cut to ~0.2 ms.
+- **Flat latency: what grew with NB was NB's page faults.** With the tunables above, NB's own
+  single-port transaction still grows with the switch (the long run's probe), but the service's
+  batches (~8 ports per NB transaction) keep the p50 flat; the first tenth also carries the
+  service's warm-up, so compare the second tenth too.`;
 
 type Kind = "api" | "raw" | "floor";
 
