@@ -152,10 +152,11 @@ async function drive(
  * requests outstanding at once (each worker on its own keep-alive connection).
  * Each body is what the in-VM plugin sends: network, name, binding:profile {parent_name, tag}.
  */
-export async function runApi(f: Fixture, n: number, concurrency: number): Promise<RunTiming> {
+export async function runApi(f: Fixture, n: number, concurrency: number, first = 0): Promise<RunTiming> {
   const created: RunTiming["created"] = new Array(n);
   const client = new BenchHttpClient(f.url, { "X-Auth-Token": f.token, "Content-Type": "application/json" });
-  const t = await drive(n, concurrency, async (i) => {
+  const t = await drive(n, concurrency, async (k) => {
+    const i = first + k;
     const { parent, tag } = childSlot(i, f.parents);
     const body = JSON.stringify({
       port: { network_id: f.networkId, name: `c${i}`, "binding:profile": { parent_name: parent, tag } },
@@ -165,7 +166,7 @@ export async function runApi(f: Fixture, n: number, concurrency: number): Promis
     if (r.status !== 201) throw new Error(`POST /v2.0/ports: ${r.status} ${text}`);
     const p = (JSON.parse(text) as { port: Body }).port;
     const fixed = p.fixed_ips as Array<{ ip_address: string }>;
-    created[i] = {
+    created[k] = {
       id: String(p.id),
       mac: String(p.mac_address),
       ip: String(fixed[0]?.ip_address),
@@ -232,6 +233,7 @@ export async function runRaw(
   f: Omit<Fixture, "url" | "token">,
   n: number,
   concurrency: number,
+  first = 0,
 ): Promise<RunTiming> {
   const { client, nb } = await open(remote);
   try {
@@ -247,7 +249,8 @@ export async function runRaw(
     const where = [["_uuid", "==", switchUuid]] as const;
     const created: RunTiming["created"] = new Array(n);
     const now = `${new Date().toISOString().slice(0, 19)}Z`;
-    const t = await drive(n, concurrency, async (i) => {
+    const t = await drive(n, concurrency, async (k) => {
+      const i = first + k;
       const { parent, tag } = childSlot(i, f.parents);
       const { mac, ip } = rawAddress(i);
       const port: PortFields = {
@@ -276,11 +279,53 @@ export async function runRaw(
       });
       tx.mutate("Logical_Switch", where, [["ports", "insert", [row]]]);
       await tx.execute();
-      created[i] = { id: port.id, mac, ip, parent, tag };
+      created[k] = { id: port.id, mac, ip, parent, tag };
     });
     return { ...t, created };
   } finally {
     await client.close();
+  }
+}
+
+/**
+ * Takes the ports named `names` off the fixture's LS1 in one NB transaction (NB then deletes
+ * their rows: a Logical_Switch_Port nothing references is garbage). Used after a warm-up.
+ */
+export async function removePorts(
+  remote: string,
+  networkId: string,
+  names: readonly string[],
+): Promise<void> {
+  const { client, nb } = await open(remote);
+  try {
+    const tx = nb.transaction();
+    const lss = tx.select("Logical_Switch", [["name", "==", `neutron-${networkId}`]], ["_uuid"]);
+    const lsps = tx.select("Logical_Switch_Port", [], ["_uuid", "name"]);
+    const r = await tx.execute();
+    const switchUuid = r.rows(lss)[0]?._uuid;
+    if (!switchUuid) throw new Error(`removing ports: switch neutron-${networkId} is not in the NB`);
+    const want = new Set(names);
+    const uuids = r.rows(lsps).flatMap((p) => (want.has(p.name) ? [p._uuid] : []));
+    if (uuids.length !== want.size)
+      throw new Error(`removing ports: ${want.size} asked, ${uuids.length} found in the NB`);
+    const del = nb.transaction();
+    del.mutate("Logical_Switch", [["_uuid", "==", switchUuid]], [["ports", "delete", uuids]]);
+    await del.execute();
+  } finally {
+    await client.close();
+  }
+}
+
+/** Resolves once GET /v2.0/ports/{id} answers 404 (the service's view has let the port go). */
+export async function untilPortGone(f: Fixture, id: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await fetch(`${f.url}/v2.0/ports/${id}`, { headers: { "x-auth-token": f.token } });
+    await r.arrayBuffer();
+    if (r.status === 404) return;
+    if (r.status !== 200) throw new Error(`GET /v2.0/ports/${id}: ${r.status}`);
+    if (Date.now() > deadline) throw new Error(`port ${id} still shown by the service after ${timeoutMs} ms`);
+    await new Promise((res) => setTimeout(res, 20));
   }
 }
 
