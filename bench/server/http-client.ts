@@ -154,6 +154,8 @@ export class BenchHttpClient {
         ? `${method} ${path} HTTP/1.1\r\n${this.common}\r\n`
         : `${method} ${path} HTTP/1.1\r\n${this.common}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
     let c = this.idle.pop();
+    // A connection the service ended while it sat idle is dropped, not used.
+    while (c && !c.usable) c = this.idle.pop();
     if (!c) {
       c = await Connection.open(this.host, this.port);
       this.all.push(c);

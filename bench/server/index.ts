@@ -300,7 +300,7 @@ export interface ServerResults {
   repeat: number;
   partial: boolean;
   serverLogLevel: string;
-  /** Requests each main case ran, unmeasured, before it was measured (absent: none, runs before 2026-11-29 14:30 UTC). */
+  /** Requests each main case ran, unmeasured, before it was measured (absent: none, as in runs before 2026-11-29 14:13 UTC). */
   warmupRequests?: number;
   cases: CaseResult[];
   ratios: Array<{ concurrency: number; api_p50: number; raw_p50: number; ratio: number }>;
@@ -691,6 +691,8 @@ async function spread(opts: SuiteOptions, res: ServerResults): Promise<Spread> {
         d.startedAt !== res.startedAt &&
         !d.partial &&
         Array.isArray(d.cases) &&
+        // Only runs measured the same way: with the same warm-up (which also means the same client).
+        (d.warmupRequests ?? 0) === (res.warmupRequests ?? 0) &&
         res.cases.every((c) => d.cases.some((x) => x.id === c.id)),
     );
   const all = [...past.slice(-4), res];
@@ -741,7 +743,7 @@ over keep-alive HTTP/1.1 connections, one per outstanding request, the way a loa
 (wrk, autocannon) does it: \`bench/server/http-client.ts\` writes each request as one socket
 write and reads the response by its Content-Length. The client runs on the same two cores as the
 service and NB, so what it spends is taken from them: until 2026-11-29 08:30 UTC it used
-\`fetch\`/undici, then \`node:http\` with a keep-alive \`Agent\` until 14:15 UTC (2-3x and ~2x
+\`fetch\`/undici, then \`node:http\` with a keep-alive \`Agent\` until 13:43 UTC (2-3x and ~2x
 this client's CPU per request), so earlier numbers are not comparable. Latency runs from
 just before a request is sent until its response body is read. Client, service and
 ovsdb-server are separate processes, so their CPU is counted separately (CPU used during the
@@ -762,8 +764,10 @@ same service, NB and client (the service is a fresh process per case, and its fi
 requests run on V8's unoptimised code; the bench process itself, which drives the raw baseline,
 lives through the whole run). Ports created in the warm-up take other (parent, tag) slots and
 addresses, and are taken off LS1 in one NB transaction before the measurement starts (the API
-cases wait until the service's view has let them go), so every case starts from the same NB
-content. The long run has no warm-up: its first tenth is the cold start.`
+cases wait until the service's view has let them go), so every case starts with the same
+ports and addresses in NB (the API warm-up also moved the guards' generation counters and the
+service's address cursor on; the raw one has neither). Runs with a warm-up are compared only with
+each other below. The long run has no warm-up: its first tenth is the cold start.`
     : "**No warm-up** in this run: every case was measured from the service's first request."
 }
 

@@ -70,6 +70,8 @@ export async function startNetworkService(opts: ServerOptions): Promise<NetworkS
     const app = fastify({
       ...server,
       logger: opts.logLevel ? server.logger : false,
+      // Without a logger, fastify's own shortcut (no child logger at all) is cheaper than a lazy one.
+      childLoggerFactory: opts.logLevel ? server.childLoggerFactory : undefined,
       routerOptions: { maxParamLength: 1024 },
       frameworkErrors,
     });

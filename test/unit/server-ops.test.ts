@@ -26,7 +26,7 @@ import {
   type ReconnectSource,
   serverOptions,
 } from "../../src/server/ops/index.js";
-import { isoTimestamp, unredactedLogger } from "../../src/server/ops/logging.js";
+import { isoTimestamp, type LazyChildLogger, unredactedLogger } from "../../src/server/ops/logging.js";
 
 const REQ_ID = /^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -550,6 +550,28 @@ describe("the request line", () => {
     assert.equal(talk?.request_id, done?.request_id);
     assert.equal(talk?.password, CENSOR);
     assert.equal(talk?.level, "warn");
+    await app.close();
+  });
+
+  test("a lazy request logger reports its route's level unmade, and its children and bindings are pino's", async () => {
+    const lines: string[] = [];
+    const app = Fastify(serverOptions({ level: "info", stream: { write: (l) => lines.push(l) } }));
+    let seen: { level: string; made: boolean; bindings: Record<string, unknown> } | undefined;
+    app.get("/quiet", { logLevel: "error" }, async (request: FastifyRequest) => {
+      const lazy = request.log as unknown as LazyChildLogger;
+      const level = lazy.level;
+      const made = (lazy as unknown as { made?: unknown }).made !== undefined;
+      request.log.child({ step: "inner" }).error("from a child");
+      seen = { level, made, bindings: lazy.bindings() };
+      return {};
+    });
+    await app.inject({ method: "GET", url: "/quiet" });
+    assert.equal(seen?.level, "error");
+    assert.equal(seen?.made, false, "reading the level made the child");
+    assert.match(String(seen?.bindings.request_id), REQ_ID);
+    const inner = lines.map((l) => JSON.parse(l)).find((l) => l.msg === "from a child");
+    assert.equal(inner?.step, "inner");
+    assert.equal(inner?.request_id, seen?.bindings.request_id);
     await app.close();
   });
 

@@ -224,13 +224,13 @@ export class LazyChildLogger {
 
   constructor(
     private readonly parent: FastifyBaseLogger,
-    private readonly bindings: Record<string, unknown>,
+    private readonly childBindings: Record<string, unknown>,
     private readonly opts: ChildOptions,
   ) {}
 
   /** The pino child, made on first use. */
   get logger(): FastifyBaseLogger {
-    this.made ??= this.parent.child(this.bindings, this.opts);
+    this.made ??= this.parent.child(this.childBindings, this.opts);
     return this.made;
   }
 
@@ -249,6 +249,15 @@ export class LazyChildLogger {
 
   child(bindings: Record<string, unknown>, opts?: ChildOptions): FastifyBaseLogger {
     return this.logger.child(bindings, opts);
+  }
+
+  // pino's other methods, for code that treats request.log as the pino child it stands for.
+  isLevelEnabled(level: string): boolean {
+    return (this.logger as unknown as { isLevelEnabled(l: string): boolean }).isLevelEnabled(level);
+  }
+
+  bindings(): Record<string, unknown> {
+    return (this.logger as unknown as { bindings(): Record<string, unknown> }).bindings();
   }
 
   fatal(...args: unknown[]): void {
