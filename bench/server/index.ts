@@ -42,6 +42,7 @@ import {
   removePorts,
   runApi,
   runFloor,
+  runGuarded,
   runRaw,
   TAGS_PER_PARENT,
   untilPortGone,
@@ -56,6 +57,8 @@ const DEFAULT_REPEAT = 3;
 const CONCURRENCY = [1, 16, 64] as const;
 const RAW_CONCURRENCY = [1, 16] as const;
 const FLOOR_CONCURRENCY = [1, 16] as const;
+/** The guarded baseline runs one transaction at a time only (its guards would collide). */
+const GUARDED_CONCURRENCY = [1] as const;
 const SCALE_CONCURRENCY = 16;
 /**
  * Requests (ports: created, then taken away again through NB) each main case runs before it is
@@ -194,7 +197,7 @@ const NOTES = `**Observations** (2026-11-29, by hand; re-check them when the ser
   batches (~8 ports per NB transaction) keep the p50 flat; the first tenth also carries the
   service's warm-up, so compare the second tenth too.`;
 
-type Kind = "api" | "raw" | "floor";
+type Kind = "api" | "raw" | "guarded" | "floor";
 
 interface CaseSpec {
   id: string;
@@ -328,6 +331,15 @@ function caseSpecs(ports: number, scalePorts: number): CaseSpec[] {
         ports,
         scale: false,
       });
+    if ((GUARDED_CONCURRENCY as readonly number[]).includes(c))
+      specs.push({
+        id: `guarded-${c}`,
+        label: `raw NB + the service's guards and view, concurrency ${c}`,
+        kind: "guarded",
+        concurrency: c,
+        ports,
+        scale: false,
+      });
     if ((FLOOR_CONCURRENCY as readonly number[]).includes(c))
       specs.push({
         id: `floor-${c}`,
@@ -426,8 +438,11 @@ async function runCase(spec: CaseSpec, opts: SuiteOptions): Promise<CaseResult> 
     } else {
       // The service would apply every insert to its view: stop it, so NB and the client are alone.
       await svc.stop();
+      const guarded = spec.kind === "guarded";
+      const run = (n: number, first: number) =>
+        guarded ? runGuarded(bed.nbRemote, f, n, first) : runRaw(bed.nbRemote, f, n, spec.concurrency, first);
       if (warmup > 0) {
-        const w = await runRaw(bed.nbRemote, f, warmup, spec.concurrency, spec.ports);
+        const w = await run(warmup, spec.ports);
         await removePorts(
           bed.nbRemote,
           f.networkId,
@@ -435,11 +450,12 @@ async function runCase(spec: CaseSpec, opts: SuiteOptions): Promise<CaseResult> 
         );
       }
       const n0 = processCpuS(nbPid);
-      t = await runRaw(bed.nbRemote, f, spec.ports, spec.concurrency);
+      t = await run(spec.ports, 0);
       nbCpu = processCpuS(nbPid) - n0;
-      method =
-        `OvsdbClient, one connection, one transaction per port (insert the service's Logical_Switch_Port ` +
-        `row + mutate the switch's ports), ${spec.concurrency === 1 ? "await each" : `${spec.concurrency} in flight`}, no group commit`;
+      method = guarded
+        ? "OvsdbClient, one transaction per port, await each: the raw rows plus the service's guards (wait + update of the switch's and the parent's external_ids), and a second connection keeping a NeutronView, waited on as the service does"
+        : `OvsdbClient, one connection, one transaction per port (insert the service's Logical_Switch_Port ` +
+          `row + mutate the switch's ports), ${spec.concurrency === 1 ? "await each" : `${spec.concurrency} in flight`}, no group commit`;
     }
     if (probeBefore) nbProbe = { before: probeBefore, after: await probeNb(bed, f.networkId, spec.ports) };
     const v = await verifyNb(bed.nbRemote, f, t.created);
@@ -631,6 +647,17 @@ function ratioLines(res: ServerResults): string[] {
           `concurrency ${r.concurrency}: API p50 ${num(r.api_p50, 3)} ms / raw NB p50 ${num(r.raw_p50, 3)} ms = ${r.ratio.toFixed(2)}x`,
       )
     : ["API p50 / raw NB p50: not measured"];
+  for (const c of GUARDED_CONCURRENCY) {
+    const a = by.get(`api-${c}`);
+    const g = by.get(`guarded-${c}`);
+    const r = by.get(`raw-${c}`);
+    if (a && g)
+      out.push(
+        `concurrency ${c}: API p50 / guarded raw p50 (the raw transaction plus the service's guards and view) = ` +
+          `${(a.lat_ms.p50 / g.lat_ms.p50).toFixed(2)}x` +
+          (r ? `; guarded raw / raw = ${(g.lat_ms.p50 / r.lat_ms.p50).toFixed(2)}x` : ""),
+      );
+  }
   for (const c of FLOOR_CONCURRENCY) {
     const a = by.get(`api-${c}`);
     const fl = by.get(`floor-${c}`);
@@ -651,7 +678,7 @@ function contextLines(): string[] {
 function timeLines(res: ServerResults): string[] {
   const out: string[] = [];
   for (const c of res.cases) {
-    if (c.kind === "raw") continue;
+    if (c.kind === "raw" || c.kind === "guarded") continue;
     const pct = (s: number) => num((100 * s) / c.wall_s);
     out.push(
       `${c.label}: in ${num(c.wall_s, 2)} s of wall time the service used ${num(c.server_cpu_s ?? Number.NaN, 2)} s of CPU ` +
@@ -780,6 +807,13 @@ each other below. The long run has no warm-up: its first tenth is the cold start
   does none of what the service adds: HTTP, token check, policy, address and MAC choice,
   the compare-and-swap guards on the switch and the parent (a \`wait\` and an \`update\`
   each), and waiting for the service's own view to show the port.
+- **raw NB + the service's guards and view** (concurrency 1 only): the raw baseline's rows, one
+  transaction at a time, each also carrying the service's compare-and-swap guards (a \`wait\`
+  on the switch's and on the parent's external_ids and an \`update\` bumping a generation key
+  in each), while a second connection of the bench process keeps the service's \`NeutronView\`
+  current and each port counts once that view shows it. Not a goal's baseline: it shows how
+  much of the API's time at concurrency 1 is NB's work for a replica-safe write observed through
+  a monitor, before any HTTP, token check, policy or address choice.
 - **HTTP floor**: ${num(res.ports)} authenticated \`GET /v2.0/networks/{LS1}\` (answered from the
   service's view, no NB transaction) on the same kind of fresh service: what any request
   costs the client and the service here before a port is created (HTTP, token check,

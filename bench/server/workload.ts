@@ -7,6 +7,7 @@
 import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { dhcpOptionsToSubnet, type PortFields, portToSwitchPort } from "../../src/ovn/neutron-rows.js";
+import { NeutronView } from "../../src/ovn/neutron-view.js";
 import { OvsdbClient } from "../../src/ovsdb/client.js";
 import { Database } from "../../src/ovsdb/database.js";
 import type { NbTables } from "../../src/ovsdb/schemas/ovn-nb.generated.js";
@@ -283,6 +284,108 @@ export async function runRaw(
     });
     return { ...t, created };
   } finally {
+    await client.close();
+  }
+}
+
+/**
+ * The raw transaction plus what NB does for the service's: the same rows, one transaction per
+ * port, one at a time, each also carrying the service's compare-and-swap guards (a `wait` on
+ * the switch's and on the parent's external_ids as last written, and an `update` bumping a
+ * generation key in each), while a second connection of this process keeps a NeutronView (the
+ * service's monitor and indexes) current. What the service adds on top of this: HTTP, the token
+ * check, policy, address and MAC choice, and its own scheduling. Sequential only: the guards of
+ * two transactions in flight would collide.
+ */
+export async function runGuarded(
+  remote: string,
+  f: Omit<Fixture, "url" | "token">,
+  n: number,
+  first = 0,
+): Promise<RunTiming> {
+  const { client, nb } = await open(remote);
+  const watcher = await open(remote);
+  try {
+    const { view, cancel } = await NeutronView.start(watcher.nb);
+    try {
+      const tx = nb.transaction();
+      const lss = tx.select(
+        "Logical_Switch",
+        [["name", "==", `neutron-${f.networkId}`]],
+        ["_uuid", "external_ids"],
+      );
+      const lsps = tx.select("Logical_Switch_Port", [], ["_uuid", "name", "external_ids"]);
+      const dhcps = tx.select("DHCP_Options", [], ["_uuid", "cidr", "external_ids"]);
+      const r = await tx.execute();
+      const sw = r.rows(lss)[0];
+      const dhcp = r.rows(dhcps).find((d) => d.external_ids.subnet_id === f.subnetId);
+      const subnet = dhcp ? dhcpOptionsToSubnet(dhcp) : undefined;
+      if (!sw || !dhcp || !subnet) throw new Error("guarded baseline: LS1 or its subnet is not in the NB");
+      const ids = new Map<string, Record<string, string>>([[sw._uuid, sw.external_ids]]);
+      const parentUuid = new Map<string, string>();
+      for (const p of r.rows(lsps))
+        if (f.parents.includes(p.name)) {
+          parentUuid.set(p.name, p._uuid);
+          ids.set(p._uuid, p.external_ids);
+        }
+      const subnets = new Map([[subnet.id, subnet]]);
+      const created: RunTiming["created"] = new Array(n);
+      const now = `${new Date().toISOString().slice(0, 19)}Z`;
+      const guard = (
+        t: ReturnType<typeof nb.transaction>,
+        table: "Logical_Switch" | "Logical_Switch_Port",
+        uuid: string,
+      ) => {
+        const was = ids.get(uuid) ?? {};
+        const next = { ...was, "ovn-docker:gen": String(Number(was["ovn-docker:gen"] ?? 0) + 1) };
+        t.wait(table, [["_uuid", "==", uuid]], ["external_ids"], "==", [{ external_ids: was }], 0);
+        t.update(table, [["_uuid", "==", uuid]], { external_ids: next });
+        return () => ids.set(uuid, next);
+      };
+      const t = await drive(n, 1, async (k) => {
+        const i = first + k;
+        const { parent, tag } = childSlot(i, f.parents);
+        const { mac, ip } = rawAddress(i);
+        const port: PortFields = {
+          id: randomUUID(),
+          network_id: f.networkId,
+          project_id: f.projectId,
+          name: `c${i}`,
+          description: "",
+          mac_address: mac,
+          fixed_ips: [{ subnet_id: subnet.id, ip_address: ip }],
+          device_id: "",
+          device_owner: "",
+          admin_state_up: true,
+          port_security_enabled: true,
+          parent_name: parent,
+          tag,
+          revision_number: 1,
+          created_at: now,
+          updated_at: now,
+        };
+        const tx = nb.transaction();
+        const pu = parentUuid.get(parent);
+        if (!pu) throw new Error(`guarded baseline: parent ${parent} is not in the NB`);
+        const bumped = [guard(tx, "Logical_Switch", sw._uuid), guard(tx, "Logical_Switch_Port", pu)];
+        const row = tx.insert("Logical_Switch_Port", {
+          ...portToSwitchPort(port, subnets),
+          dhcpv4_options: dhcp._uuid,
+          dhcpv6_options: null,
+        });
+        tx.mutate("Logical_Switch", [["_uuid", "==", sw._uuid]], [["ports", "insert", [row]]]);
+        await tx.execute();
+        for (const b of bumped) b();
+        // As the service does: the port counts once its view shows it.
+        await view.until(() => view.ports.has(port.id), 5000, `port ${port.id}`);
+        created[k] = { id: port.id, mac, ip, parent, tag };
+      });
+      return { ...t, created };
+    } finally {
+      await cancel();
+    }
+  } finally {
+    await watcher.client.close();
     await client.close();
   }
 }
