@@ -13,6 +13,7 @@ import type {
   LogicalSwitchPort,
   NbTables,
 } from "../ovsdb/schemas/ovn-nb.generated.js";
+import { CountedSet } from "./counted-set.js";
 import { InFlightWrites } from "./in-flight.js";
 import {
   dhcpOptionsToSubnet,
@@ -69,9 +70,12 @@ export class NeutronView {
   readonly networks = new Map<string, NetworkEntry>();
   readonly subnets = new Map<string, SubnetEntry>();
   readonly ports = new Map<string, PortEntry>();
-  /** Addresses in use per network (every port on the switch, ours or not). */
-  readonly usedIps = new Map<string, Set<string>>();
-  readonly usedMacs = new Map<string, Set<string>>();
+  /**
+   * Addresses in use per network (every port on the switch, ours or not), counted by the rows
+   * holding each: one stays in use until the last row holding it is gone.
+   */
+  readonly usedIps = new Map<string, CountedSet<string>>();
+  readonly usedMacs = new Map<string, CountedSet<string>>();
   /** parent port id -> tag -> child port id */
   readonly children = new Map<string, Map<number, string>>();
   /** trunk id -> its parent port id (the port whose external_ids hold the trunk; see trunk-rows.ts) */
@@ -225,14 +229,15 @@ export class NeutronView {
     const before = old ? this.factsOf(old) : undefined;
     const after = row ? this.factsOf(row) : undefined;
     if (before) this.forget(before, after);
-    if (after) this.learn(after);
+    if (after) this.learn(after, before);
   }
 
   private addressesOf(row: ViewedPort): { mac: string | undefined; ips: string[] } {
     const first = row.addresses.find((a) => a !== "unknown" && a !== "router" && a !== "dynamic");
     if (!first) return { mac: undefined, ips: [] };
     const [mac, ...ips] = first.split(" ").filter(Boolean);
-    return { mac: mac?.toLowerCase(), ips };
+    // Each address once: the counts in usedIps are of rows holding it.
+    return { mac: mac?.toLowerCase(), ips: ips.length > 1 ? [...new Set(ips)] : ips };
   }
 
   /** What one port row contributes to the view's indexes. */
@@ -252,12 +257,14 @@ export class NeutronView {
     };
   }
 
-  private learn(f: PortFacts): void {
+  /** Puts in what `f` holds, except the addresses `prev` (the same row's old version, if any) kept. */
+  private learn(f: PortFacts, prev: PortFacts | undefined): void {
     const { row, networkId } = f;
     if (networkId) {
-      const used = getOrCreate(this.usedIps, networkId);
-      for (const ip of f.ips) used.add(ip);
-      if (f.mac) getOrCreate(this.usedMacs, networkId).add(f.mac);
+      const sameNet = prev !== undefined && prev.networkId === networkId;
+      const used = counted(this.usedIps, networkId);
+      for (const ip of f.ips) if (!(sameNet && prev.ips.includes(ip))) used.add(ip);
+      if (f.mac && !(sameNet && prev.mac === f.mac)) counted(this.usedMacs, networkId).add(f.mac);
     }
     if (!f.ours) return;
     this.ports.set(row.name, { lspUuid: row._uuid, row, up: row.up === true });
@@ -329,6 +336,15 @@ interface PortFacts {
   child: { parent: string; tag: number } | undefined;
   trunkId: string | undefined;
   memberOf: string | undefined;
+}
+
+function counted(m: Map<string, CountedSet<string>>, k: string): CountedSet<string> {
+  let s = m.get(k);
+  if (!s) {
+    s = new CountedSet();
+    m.set(k, s);
+  }
+  return s;
 }
 
 function getOrCreate<K, V>(m: Map<K, Set<V>>, k: K): Set<V> {

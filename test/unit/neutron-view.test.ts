@@ -1,11 +1,13 @@
 // The NB view's indexes after any sequence of port inserts, modifications and deletes are the
 // ones a fresh view builds from the final rows alone: a modification updates the indexes in
-// place (see NeutronView.onPort) and must forget exactly what the row no longer has.
+// place (see NeutronView.onPort) and must forget exactly what the row no longer has; an
+// address two rows hold stays in use until both are gone.
 
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import fc from "fast-check";
+import type { CountedSet } from "../../src/ovn/counted-set.js";
 import { OWNER_KEY, OWNER_VALUE } from "../../src/ovn/neutron-rows.js";
 import { NeutronView } from "../../src/ovn/neutron-view.js";
 import { TRUNK_ID_KEY } from "../../src/ovn/trunk-rows.js";
@@ -42,6 +44,8 @@ const rowOf = (s: number) =>
       ours: fc.boolean(),
       mac: fc.constantFrom(undefined, 1, 2),
       ips: fc.subarray([1, 2, 3]),
+      // Addresses some other slot may hold too (a foreign row can repeat one of ours).
+      shared: fc.boolean(),
       parent: fc.constantFrom(undefined, "pa", "pb"),
       tag: fc.constantFrom(0, 1),
       trunk: fc.constantFrom(undefined, "own", "t0", "t1"),
@@ -53,8 +57,9 @@ const rowOf = (s: number) =>
       if (r.ours) x[OWNER_KEY] = OWNER_VALUE;
       // A trunk parent (no parent_name) holds its own trunk id; a subport may be in any trunk.
       if (r.trunk) x[TRUNK_ID_KEY] = r.trunk === "own" || !r.parent ? `t${s}` : r.trunk;
+      const own = r.shared ? 9 : s;
       const addr = r.mac
-        ? [`fa:16:3e:00:0${s}:0${r.mac}`, ...r.ips.map((i) => `10.0.${s}.${i}`)].join(" ")
+        ? [`fa:16:3e:00:0${own}:0${r.mac}`, ...r.ips.map((i) => `10.0.${own}.${i}`)].join(" ")
         : "";
       return {
         name: `${r.renamed ? "q" : "p"}${s}`,
@@ -90,10 +95,15 @@ function snapshot(v: NeutronView): unknown {
       .filter(([, xs]) => xs.size > 0)
       .map(([k, xs]) => [k, [...xs].sort()])
       .sort();
+  const counts = (m: ReadonlyMap<string, CountedSet<string>>) =>
+    [...m]
+      .filter(([, xs]) => xs.size > 0)
+      .map(([k, xs]) => [k, [...xs].sort().map((x) => [x, xs.count(x)])])
+      .sort();
   return {
     ports: [...v.ports].map(([id, p]) => [id, p.lspUuid, p.up, p.row.addresses]).sort(),
-    usedIps: sets(v.usedIps),
-    usedMacs: sets(v.usedMacs),
+    usedIps: counts(v.usedIps),
+    usedMacs: counts(v.usedMacs),
     children: [...v.children]
       .filter(([, m]) => m.size > 0)
       .map(([p, m]) => [p, [...m].sort()])
@@ -150,4 +160,23 @@ test("a modified port keeps its place in the view's port map (no delete and re-a
   view.cache.update({ Logical_Switch_Port: { [uuidOf(1)]: { kind: "modify", diff: { up: true } } } });
   assert.deepEqual([...view.ports.keys()], ["p1", "p2"]);
   assert.equal(view.ports.get("p1")?.up, true);
+});
+
+test("an address two rows hold stays in use until the last of them is gone", () => {
+  const view = NeutronView.over(schema);
+  view.cache.update(switches);
+  const x = map({ "neutron:network_name": `neutron-${NETS[0]}` });
+  const port = (name: string) => ({ name, addresses: set(["fa:16:3e:00:00:01 10.0.0.5"]), external_ids: x });
+  view.cache.update({
+    Logical_Switch_Port: {
+      [uuidOf(1)]: { kind: "insert", row: port("a") },
+      [uuidOf(2)]: { kind: "insert", row: port("b") },
+    },
+  });
+  view.cache.update({ Logical_Switch_Port: { [uuidOf(1)]: { kind: "delete" } } });
+  assert.ok(view.usedIps.get(NETS[0] as string)?.has("10.0.0.5"), "freed while another row holds it");
+  assert.ok(view.usedMacs.get(NETS[0] as string)?.has("fa:16:3e:00:00:01"));
+  view.cache.update({ Logical_Switch_Port: { [uuidOf(2)]: { kind: "delete" } } });
+  assert.ok(!view.usedIps.get(NETS[0] as string)?.has("10.0.0.5"));
+  assert.ok(!view.usedMacs.get(NETS[0] as string)?.has("fa:16:3e:00:00:01"));
 });
