@@ -6,7 +6,12 @@
 
 import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import { dhcpOptionsToSubnet, type PortFields, portToSwitchPort } from "../../src/ovn/neutron-rows.js";
+import {
+  dhcpOptionsToSubnet,
+  type PortFields,
+  portToSwitchPort,
+  type SubnetFields,
+} from "../../src/ovn/neutron-rows.js";
 import { NeutronView } from "../../src/ovn/neutron-view.js";
 import { OvsdbClient } from "../../src/ovsdb/client.js";
 import { Database } from "../../src/ovsdb/database.js";
@@ -221,13 +226,87 @@ function rawAddress(i: number): { mac: string; ip: string } {
   };
 }
 
+type Nb = Database<NbTables>;
+type NbTx = ReturnType<Nb["transaction"]>;
+
+/** LS1 as the baselines write to it: the switch, and the subnet's DHCP_Options. */
+interface Ls1 {
+  switchUuid: string;
+  switchIds: Record<string, string>;
+  dhcpUuid: string;
+  subnets: Map<string, SubnetFields>;
+  subnetId: string;
+}
+
+async function ls1Of(nb: Nb, f: Pick<Fixture, "networkId" | "subnetId">, what: string): Promise<Ls1> {
+  const tx = nb.transaction();
+  const lss = tx.select(
+    "Logical_Switch",
+    [["name", "==", `neutron-${f.networkId}`]],
+    ["_uuid", "external_ids"],
+  );
+  const dhcps = tx.select("DHCP_Options", [], ["_uuid", "cidr", "external_ids"]);
+  const r = await tx.execute();
+  const sw = r.rows(lss)[0];
+  const dhcp = r.rows(dhcps).find((d) => d.external_ids.subnet_id === f.subnetId);
+  const subnet = dhcp ? dhcpOptionsToSubnet(dhcp) : undefined;
+  if (!sw || !dhcp || !subnet) throw new Error(`${what}: LS1 or its subnet is not in the NB`);
+  return {
+    switchUuid: sw._uuid,
+    switchIds: sw.external_ids,
+    dhcpUuid: dhcp._uuid,
+    subnets: new Map([[subnet.id, subnet]]),
+    subnetId: subnet.id,
+  };
+}
+
 /**
- * The same rows written straight to NB by our OVSDB client, one transaction per port: insert the
- * Logical_Switch_Port row that the service writes for the same request (portToSwitchPort, with
- * the subnet's DHCP_Options) and mutate the switch's `ports` to insert it. One connection,
- * `concurrency` transactions in flight, no group commit. What the service adds on top of this
- * per port: HTTP, auth, policy, IPAM/MAC choice, the compare-and-swap guards on the switch and
- * the parent (a wait and an update each), and waiting for its view to show the port.
+ * Adds child i to `tx` as the service writes it for the same request: its Logical_Switch_Port
+ * row (portToSwitchPort, with the subnet's DHCP_Options) and LS1's `ports` mutated to insert it.
+ */
+function addChild(
+  tx: NbTx,
+  f: Omit<Fixture, "url" | "token">,
+  ls1: Ls1,
+  i: number,
+  now: string,
+): RunTiming["created"][number] {
+  const { parent, tag } = childSlot(i, f.parents);
+  const { mac, ip } = rawAddress(i);
+  const port: PortFields = {
+    id: randomUUID(),
+    network_id: f.networkId,
+    project_id: f.projectId,
+    name: `c${i}`,
+    description: "",
+    mac_address: mac,
+    fixed_ips: [{ subnet_id: ls1.subnetId, ip_address: ip }],
+    device_id: "",
+    device_owner: "",
+    admin_state_up: true,
+    port_security_enabled: true,
+    parent_name: parent,
+    tag,
+    revision_number: 1,
+    created_at: now,
+    updated_at: now,
+  };
+  const row = tx.insert("Logical_Switch_Port", {
+    ...portToSwitchPort(port, ls1.subnets),
+    dhcpv4_options: ls1.dhcpUuid,
+    dhcpv6_options: null,
+  });
+  tx.mutate("Logical_Switch", [["_uuid", "==", ls1.switchUuid]], [["ports", "insert", [row]]]);
+  return { id: port.id, mac, ip, parent, tag };
+}
+
+const nowSeconds = () => `${new Date().toISOString().slice(0, 19)}Z`;
+
+/**
+ * The same rows written straight to NB by our OVSDB client, one transaction per port (addChild).
+ * One connection, `concurrency` transactions in flight, no group commit. What the service adds
+ * on top of this per port: HTTP, auth, policy, IPAM/MAC choice, the compare-and-swap guards on
+ * the switch and the parent (a wait and an update each), and waiting for its view to show the port.
  */
 export async function runRaw(
   remote: string,
@@ -238,49 +317,14 @@ export async function runRaw(
 ): Promise<RunTiming> {
   const { client, nb } = await open(remote);
   try {
-    const tx = nb.transaction();
-    const lss = tx.select("Logical_Switch", [["name", "==", `neutron-${f.networkId}`]], ["_uuid"]);
-    const dhcps = tx.select("DHCP_Options", [], ["_uuid", "cidr", "external_ids"]);
-    const r = await tx.execute();
-    const switchUuid = r.rows(lss)[0]?._uuid;
-    const dhcp = r.rows(dhcps).find((d) => d.external_ids.subnet_id === f.subnetId);
-    const subnet = dhcp ? dhcpOptionsToSubnet(dhcp) : undefined;
-    if (!switchUuid || !dhcp || !subnet) throw new Error(`raw baseline: LS1 or its subnet is not in the NB`);
-    const subnets = new Map([[subnet.id, subnet]]);
-    const where = [["_uuid", "==", switchUuid]] as const;
+    const ls1 = await ls1Of(nb, f, "raw baseline");
     const created: RunTiming["created"] = new Array(n);
-    const now = `${new Date().toISOString().slice(0, 19)}Z`;
+    const now = nowSeconds();
     const t = await drive(n, concurrency, async (k) => {
-      const i = first + k;
-      const { parent, tag } = childSlot(i, f.parents);
-      const { mac, ip } = rawAddress(i);
-      const port: PortFields = {
-        id: randomUUID(),
-        network_id: f.networkId,
-        project_id: f.projectId,
-        name: `c${i}`,
-        description: "",
-        mac_address: mac,
-        fixed_ips: [{ subnet_id: subnet.id, ip_address: ip }],
-        device_id: "",
-        device_owner: "",
-        admin_state_up: true,
-        port_security_enabled: true,
-        parent_name: parent,
-        tag,
-        revision_number: 1,
-        created_at: now,
-        updated_at: now,
-      };
       const tx = nb.transaction();
-      const row = tx.insert("Logical_Switch_Port", {
-        ...portToSwitchPort(port, subnets),
-        dhcpv4_options: dhcp._uuid,
-        dhcpv6_options: null,
-      });
-      tx.mutate("Logical_Switch", where, [["ports", "insert", [row]]]);
+      const c = addChild(tx, f, ls1, first + k, now);
       await tx.execute();
-      created[k] = { id: port.id, mac, ip, parent, tag };
+      created[k] = c;
     });
     return { ...t, created };
   } finally {
@@ -308,77 +352,40 @@ export async function runGuarded(
   try {
     const { view, cancel } = await NeutronView.start(watcher.nb);
     try {
+      const ls1 = await ls1Of(nb, f, "guarded baseline");
       const tx = nb.transaction();
-      const lss = tx.select(
-        "Logical_Switch",
-        [["name", "==", `neutron-${f.networkId}`]],
-        ["_uuid", "external_ids"],
-      );
       const lsps = tx.select("Logical_Switch_Port", [], ["_uuid", "name", "external_ids"]);
-      const dhcps = tx.select("DHCP_Options", [], ["_uuid", "cidr", "external_ids"]);
       const r = await tx.execute();
-      const sw = r.rows(lss)[0];
-      const dhcp = r.rows(dhcps).find((d) => d.external_ids.subnet_id === f.subnetId);
-      const subnet = dhcp ? dhcpOptionsToSubnet(dhcp) : undefined;
-      if (!sw || !dhcp || !subnet) throw new Error("guarded baseline: LS1 or its subnet is not in the NB");
-      const ids = new Map<string, Record<string, string>>([[sw._uuid, sw.external_ids]]);
+      // The guarded rows' external_ids as last written, by uuid; the parents' uuids by name.
+      const ids = new Map<string, Record<string, string>>([[ls1.switchUuid, ls1.switchIds]]);
       const parentUuid = new Map<string, string>();
       for (const p of r.rows(lsps))
         if (f.parents.includes(p.name)) {
           parentUuid.set(p.name, p._uuid);
           ids.set(p._uuid, p.external_ids);
         }
-      const subnets = new Map([[subnet.id, subnet]]);
-      const created: RunTiming["created"] = new Array(n);
-      const now = `${new Date().toISOString().slice(0, 19)}Z`;
-      const guard = (
-        t: ReturnType<typeof nb.transaction>,
-        table: "Logical_Switch" | "Logical_Switch_Port",
-        uuid: string,
-      ) => {
+      const guard = (t: NbTx, table: "Logical_Switch" | "Logical_Switch_Port", uuid: string) => {
         const was = ids.get(uuid) ?? {};
         const next = { ...was, "ovn-docker:gen": String(Number(was["ovn-docker:gen"] ?? 0) + 1) };
         t.wait(table, [["_uuid", "==", uuid]], ["external_ids"], "==", [{ external_ids: was }], 0);
         t.update(table, [["_uuid", "==", uuid]], { external_ids: next });
         return () => ids.set(uuid, next);
       };
+      const created: RunTiming["created"] = new Array(n);
+      const now = nowSeconds();
       const t = await drive(n, 1, async (k) => {
-        const i = first + k;
-        const { parent, tag } = childSlot(i, f.parents);
-        const { mac, ip } = rawAddress(i);
-        const port: PortFields = {
-          id: randomUUID(),
-          network_id: f.networkId,
-          project_id: f.projectId,
-          name: `c${i}`,
-          description: "",
-          mac_address: mac,
-          fixed_ips: [{ subnet_id: subnet.id, ip_address: ip }],
-          device_id: "",
-          device_owner: "",
-          admin_state_up: true,
-          port_security_enabled: true,
-          parent_name: parent,
-          tag,
-          revision_number: 1,
-          created_at: now,
-          updated_at: now,
-        };
         const tx = nb.transaction();
+        const i = first + k;
+        const parent = childSlot(i, f.parents).parent;
         const pu = parentUuid.get(parent);
         if (!pu) throw new Error(`guarded baseline: parent ${parent} is not in the NB`);
-        const bumped = [guard(tx, "Logical_Switch", sw._uuid), guard(tx, "Logical_Switch_Port", pu)];
-        const row = tx.insert("Logical_Switch_Port", {
-          ...portToSwitchPort(port, subnets),
-          dhcpv4_options: dhcp._uuid,
-          dhcpv6_options: null,
-        });
-        tx.mutate("Logical_Switch", [["_uuid", "==", sw._uuid]], [["ports", "insert", [row]]]);
+        const bumped = [guard(tx, "Logical_Switch", ls1.switchUuid), guard(tx, "Logical_Switch_Port", pu)];
+        const c = addChild(tx, f, ls1, i, now);
         await tx.execute();
         for (const b of bumped) b();
         // As the service does: the port counts once its view shows it.
-        await view.until(() => view.ports.has(port.id), 5000, `port ${port.id}`);
-        created[k] = { id: port.id, mac, ip, parent, tag };
+        await view.until(() => view.ports.has(c.id), 5000, `port ${c.id}`);
+        created[k] = c;
       });
       return { ...t, created };
     } finally {

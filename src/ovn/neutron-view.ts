@@ -262,23 +262,18 @@ export class NeutronView {
     const { row, networkId } = f;
     if (networkId) {
       const sameNet = prev !== undefined && prev.networkId === networkId;
-      const used = counted(this.usedIps, networkId);
+      const used = getOrCreate(this.usedIps, networkId, newCountedSet);
       for (const ip of f.ips) if (!(sameNet && prev.ips.includes(ip))) used.add(ip);
-      if (f.mac && !(sameNet && prev.mac === f.mac)) counted(this.usedMacs, networkId).add(f.mac);
+      if (f.mac && !(sameNet && prev.mac === f.mac))
+        getOrCreate(this.usedMacs, networkId, newCountedSet).add(f.mac);
     }
     if (!f.ours) return;
     this.ports.set(row.name, { lspUuid: row._uuid, row, up: row.up === true });
     if (networkId) this.networks.get(networkId)?.portIds.add(row.name);
-    if (f.child) {
-      let m = this.children.get(f.child.parent);
-      if (!m) {
-        m = new Map<number, string>();
-        this.children.set(f.child.parent, m);
-      }
-      m.set(f.child.tag, row.name);
-    }
+    if (f.child)
+      getOrCreate(this.children, f.child.parent, () => new Map<number, string>()).set(f.child.tag, row.name);
     if (f.trunkId) this.trunks.set(f.trunkId, row.name);
-    if (f.memberOf) getOrCreate(this.trunkSubports, f.memberOf).add(row.name);
+    if (f.memberOf) getOrCreate(this.trunkSubports, f.memberOf, () => new Set<string>()).add(row.name);
   }
 
   /** Takes out what `old` put in, except what `next` (the same row's new version, if any) puts back. */
@@ -338,20 +333,14 @@ interface PortFacts {
   memberOf: string | undefined;
 }
 
-function counted(m: Map<string, CountedSet<string>>, k: string): CountedSet<string> {
-  let s = m.get(k);
-  if (!s) {
-    s = new CountedSet();
-    m.set(k, s);
-  }
-  return s;
-}
+const newCountedSet = () => new CountedSet<string>();
 
-function getOrCreate<K, V>(m: Map<K, Set<V>>, k: K): Set<V> {
-  let s = m.get(k);
-  if (!s) {
-    s = new Set();
-    m.set(k, s);
+/** The entry of `m` under `k`, made by `make` the first time. */
+function getOrCreate<K, V>(m: Map<K, V>, k: K, make: () => V): V {
+  let v = m.get(k);
+  if (v === undefined) {
+    v = make();
+    m.set(k, v);
   }
-  return s;
+  return v;
 }
